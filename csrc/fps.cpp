@@ -23,7 +23,7 @@ constexpr float kInitialDistance = 1e10f;
 constexpr double kNearOriginSquaredNorm = 1e-3;  // the reference compares a float against this double
 constexpr int64_t kMaxThreads = 512;             // the reference's TOTAL_THREADS
 constexpr int64_t kBlock = 256;                  // points per block of the vectorised max scan
-constexpr int64_t kInnerParallelMin = 16384;     // below this many points a step is too short to split
+constexpr int64_t kInnerParallelMin = 65536;     // below this, splitting a step across threads gains little
 
 // Threads the reference launches for n points: 2^floor(log2 n) (log taken in double, truncated), capped at 512.
 int64_t reference_threads(int64_t n) {

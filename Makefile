@@ -1,0 +1,36 @@
+# airnets: the two README commands (`make demo`, `make test`) and the developer targets.
+# Set-up is automatic: the first target that needs it creates .venv, installs torch (the CPU build when none is
+# present), the package and its compiled extensions, and is skipped afterwards until setup.py, settings.ini or csrc/ change.
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.airnets-setup
+
+.PHONY: setup demo test docs lab bench export clean
+setup: $(STAMP)
+
+$(STAMP): setup.py settings.ini $(wildcard csrc/*)
+	VENV=$(VENV) bash tools/setup.sh
+	touch $@
+
+demo: $(STAMP)          ## the main job on the embedded default data (for now: the farthest point sampling demo)
+	$(BIN)/airnets_fps_demo --out experiments/fps_demo
+
+test: $(STAMP)          ## every test: export/clean check, nvcc compile check, notebooks, docs site + browser, pytest
+	VENV=$(VENV) bash tools/test.sh
+
+docs: $(STAMP)          ## the documentation site in _build/html (nbdev_docs where Quarto exists)
+	VENV=$(VENV) bash tools/build_docs.sh
+
+lab: $(STAMP)           ## JupyterLab on nbs/ with the package importable
+	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/pip install -q jupyterlab
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
+bench: $(STAMP)         ## performance tables (bench/*.py)
+	VENV=$(VENV) bash tools/bench.sh
+
+export: $(STAMP)        ## notebooks -> airnets/, clean notebooks, README from nbs/index.ipynb
+	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/python tools/readme.py
+
+clean:
+	rm -rf build _build _proc airnets/*.so *.egg-info

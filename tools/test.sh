@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every test (called by `make test` and .ci/run): notebooks exported and clean, CUDA sources compile, notebooks as
+# tests, the docs site in a headless browser, pytest. Ends with pytest's closing line.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+. "$VENV/bin/activate"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+
+echo "== notebooks exported and clean, README current"
+nbdev_export
+nbdev_clean
+python tools/readme.py
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  dirty=$(git status --porcelain -- nbs airnets README.md README_files)
+  if [ -n "$dirty" ]; then
+    echo "$dirty"
+    echo "FAILED: notebooks not exported/cleaned or README stale: run 'make export' and commit the result"; exit 1
+  fi
+fi
+
+echo "== CUDA sources compile (nvcc, no GPU needed)"
+if command -v nvcc >/dev/null; then
+  for cu in csrc/*.cu; do
+    nvcc -c "$cu" -o "$(mktemp -d)/$(basename "$cu").o" --Werror all-warnings
+    echo "nvcc: $cu compiles"
+  done
+else
+  echo "note: nvcc not found, the CUDA kernels were not compile-checked (they build where torch has CUDA and nvcc exists)"
+fi
+
+echo "== notebooks"
+n=$(find nbs -name '*.ipynb' -not -path '*/.ipynb_checkpoints/*' -not -name '_*' | wc -l)
+if OMP_NUM_THREADS=1 nbdev_test --n_workers 2 --timing; then echo "nbdev_test: $n passed, 0 failed"
+else echo "nbdev_test: notebooks failed (see above)"; exit 1; fi
+
+echo "== docs site"
+bash tools/install_chromium.sh
+bash tools/build_docs.sh
+
+echo "== pytest"
+set +e; python -m pytest tests -q -rs; rc=$?; set -e
+[ $rc -eq 5 ] && { echo "pytest collected no tests"; exit 1; }
+exit $rc
