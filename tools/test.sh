@@ -25,6 +25,17 @@ if command -v nvcc >/dev/null; then
     nvcc -c "$cu" -o "$(mktemp -d)/$(basename "$cu").o" --Werror all-warnings
     echo "nvcc: $cu compiles"
   done
+  # the host side of the CUDA build (fps.cpp with WITH_CUDA) against torch's headers: a CPU wheel lacks one generated
+  # header, c10/cuda/impl/cuda_cmake_macros.h, which a throw-away stand-in provides for this syntax check only
+  tmp=$(mktemp -d); echo '#include <cuda_runtime.h>' > "$tmp/probe.cu"
+  cuda_inc=$(nvcc -M "$tmp/probe.cu" 2>/dev/null | tr ' \\' '\n\n' | grep '/cuda_runtime.h$' | head -1 | xargs -r dirname)
+  torch_inc=$(python -c "from torch.utils.cpp_extension import include_paths; print(' '.join('-I' + p for p in include_paths()))")
+  if [ -n "$cuda_inc" ]; then
+    mkdir -p "$tmp/c10/cuda/impl"; [ -n "$(python -c 'import torch; print(torch.version.cuda or "")')" ] || touch "$tmp/c10/cuda/impl/cuda_cmake_macros.h"
+    c++ -std=c++20 -fsyntax-only -DWITH_CUDA -DTORCH_EXTENSION_NAME=_C $torch_inc -I"$tmp" -I"$cuda_inc" \
+        $(python -c "import sysconfig; print('-I' + sysconfig.get_paths()['include'])") csrc/fps.cpp
+    echo "c++: csrc/fps.cpp compiles with WITH_CUDA (the CUDA glue)"
+  fi
 else
   echo "note: nvcc not found, the CUDA kernels were not compile-checked (they build where torch has CUDA and nvcc exists)"
 fi
