@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# `make bench`: the performance tables in bench/ (for now bench/fps.py, farthest point sampling on the CPU).
+# fpsample, one of the methods compared, is a bench-only dependency: installed into the venv here when it is
+# missing, never listed in settings.ini. Without it (no registry reachable) the bench still runs and says so.
+# Arguments go to bench/fps.py: `bash tools/bench.sh --quick --out bench/fps.md`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+[ -f "$VENV/bin/activate" ] || { echo "bench: no virtual environment at $VENV: run 'make setup' first" >&2; exit 2; }
+. "$VENV/bin/activate"
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+if ! python -c "import fpsample" 2>/dev/null; then
+  pip install -q fpsample \
+    || echo "bench: fpsample could not be installed; its columns will read 'not installed'" >&2
+fi
+python bench/fps.py "$@"
