@@ -24,4 +24,4 @@ if ! python -c "import torch" 2>/dev/null; then
 fi
 pip install -q "setuptools>=64" wheel "cython>=3" numpy ninja
 pip install -q -e ".[dev]" --no-build-isolation
-python -c "import airnets._C as C; print('airnets set up: torch', __import__('torch').__version__, '| airnets._C built, CUDA kernel:', C.with_cuda())"
+python -c "import torch, airnets._C as C; print('airnets set up: torch', torch.__version__, '| airnets._C built, CUDA kernel:', C.with_cuda())"
