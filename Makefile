@@ -24,7 +24,7 @@ docs: $(STAMP)          ## the documentation site in _build/html (nbdev_docs whe
 
 lab: $(STAMP)           ## JupyterLab on nbs/ with the package importable
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/pip install -q jupyterlab
-	$(BIN)/jupyter lab --notebook-dir=nbs
+	$(BIN)/jupyter lab --notebook-dir=nbs $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)         ## performance tables (bench/*.py)
 	VENV=$(VENV) bash tools/bench.sh
