@@ -13,7 +13,10 @@ $(STAMP): setup.py settings.ini $(wildcard csrc/*)
 	VENV=$(VENV) bash tools/setup.sh
 	touch $@
 
-demo: $(STAMP)          ## the main job on the embedded default data (for now: the farthest point sampling demo)
+DEMO_SHAPES ?= 60
+demo: $(STAMP)          ## the main job on the embedded default data: make and prepare shapes, then the FPS demo
+	$(BIN)/airnets_make_shapes --out data/shapes --n $(DEMO_SHAPES) --seed 0 --quiet
+	$(BIN)/airnets_prepare --data_root data/shapes
 	$(BIN)/airnets_fps_demo --out experiments/fps_demo
 
 test: $(STAMP)          ## every test: export/clean check, nvcc compile check, notebooks, docs site + browser, pytest

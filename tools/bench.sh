@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# `make bench`: the performance tables in bench/ (for now bench/fps.py, farthest point sampling on the CPU).
+# `make bench`: the performance tables in bench/: bench/fps.py (farthest point sampling on the CPU) and bench/prep.py
+# (data preparation: seconds per mesh and step, labelled points per second; needs ../shared/meshes).
 # fpsample, one of the methods compared, is a bench-only dependency: installed into the venv here when it is
 # missing, never listed in settings.ini. Without it (no registry reachable) the bench still runs and says so.
-# Arguments go to bench/fps.py: `bash tools/bench.sh --quick --out bench/fps.md`.
+# `--quick` is passed to both (shorter runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
@@ -14,3 +15,4 @@ if ! python -c "import fpsample" 2>/dev/null; then
     || echo "bench: fpsample could not be installed; its columns will read 'not installed'" >&2
 fi
 python bench/fps.py "$@"
+python bench/prep.py "$@"
