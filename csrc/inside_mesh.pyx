@@ -14,6 +14,12 @@ from libc.math cimport floor
 
 cnp.import_array()
 
+cdef inline (Py_ssize_t, Py_ssize_t) _cells(const double[:, :, ::1] tris, Py_ssize_t f, int axis, Py_ssize_t R) noexcept nogil:
+    "the range of hash cells triangle f covers along `axis` (0: x, 1: y), clipped to [0, R - 1]"
+    cdef double lo = min(tris[f, 0, axis], min(tris[f, 1, axis], tris[f, 2, axis]))
+    cdef double hi = max(tris[f, 0, axis], max(tris[f, 1, axis], tris[f, 2, axis]))
+    return max(<Py_ssize_t>floor(lo), 0), min(<Py_ssize_t>floor(hi), R - 1)
+
 def count_crossings(const double[:, :, ::1] tris, # [F, 3, 3] triangles, already mapped into [0.5, R-0.5]^3
                     const double[:, ::1] pts,      # [P, 3] query points, mapped the same way
                     int resolution=512):           # R: hash cells per axis
@@ -24,11 +30,8 @@ def count_crossings(const double[:, :, ::1] tris, # [F, 3, 3] triangles, already
     cdef cnp.int64_t[::1] start = np.zeros(R * R + 1, dtype=np.int64)
     # pass 1: how many triangles per cell; pass 2: fill (compressed rows, one per cell)
     for f in range(F):
-        x0 = <Py_ssize_t>floor(min(tris[f, 0, 0], min(tris[f, 1, 0], tris[f, 2, 0])))
-        x1 = <Py_ssize_t>floor(max(tris[f, 0, 0], max(tris[f, 1, 0], tris[f, 2, 0])))
-        y0 = <Py_ssize_t>floor(min(tris[f, 0, 1], min(tris[f, 1, 1], tris[f, 2, 1])))
-        y1 = <Py_ssize_t>floor(max(tris[f, 0, 1], max(tris[f, 1, 1], tris[f, 2, 1])))
-        x0 = max(x0, 0); y0 = max(y0, 0); x1 = min(x1, R - 1); y1 = min(y1, R - 1)
+        x0, x1 = _cells(tris, f, 0, R)
+        y0, y1 = _cells(tris, f, 1, R)
         for i in range(x0, x1 + 1):
             for j in range(y0, y1 + 1):
                 start[i * R + j + 1] += 1
@@ -36,11 +39,8 @@ def count_crossings(const double[:, :, ::1] tris, # [F, 3, 3] triangles, already
     cdef cnp.int64_t[::1] fill = np.array(start[:R * R], dtype=np.int64)
     cdef cnp.int32_t[::1] entries = np.empty(start[R * R], dtype=np.int32)
     for f in range(F):
-        x0 = <Py_ssize_t>floor(min(tris[f, 0, 0], min(tris[f, 1, 0], tris[f, 2, 0])))
-        x1 = <Py_ssize_t>floor(max(tris[f, 0, 0], max(tris[f, 1, 0], tris[f, 2, 0])))
-        y0 = <Py_ssize_t>floor(min(tris[f, 0, 1], min(tris[f, 1, 1], tris[f, 2, 1])))
-        y1 = <Py_ssize_t>floor(max(tris[f, 0, 1], max(tris[f, 1, 1], tris[f, 2, 1])))
-        x0 = max(x0, 0); y0 = max(y0, 0); x1 = min(x1, R - 1); y1 = min(y1, R - 1)
+        x0, x1 = _cells(tris, f, 0, R)
+        y0, y1 = _cells(tris, f, 1, R)
         for i in range(x0, x1 + 1):
             for j in range(y0, y1 + 1):
                 cell = i * R + j
