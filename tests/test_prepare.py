@@ -228,3 +228,26 @@ def test_worker_crash_and_timeout_fail_only_their_object(tmp_path):
     assert all('worker process died' in fails[f'shapes/box{k}'] for k in range(2))
     assert all('timed out after 2' in fails[f'shapes/sphere{k}'] for k in range(2))
     assert '6 done' in r.stdout
+
+def test_prepared_root_trains_both_data_types(tmp_path):
+    "airnets_prepare --onet makes a root that ShapeReconstructionDataset reads as ifnet and as onet data"
+    from airnets.datasets import ShapeReconstructionDataset
+    root = tmp_path/'root'
+    add(root, 'shapes', 'capsule', 'model.obj', lambda p: trimesh.creation.capsule(height=0.4, radius=0.2).export(p))
+    add(root, 'shapes', 'sphere', 'model.stl', lambda p: trimesh.creation.icosphere(3, radius=0.3).export(p))
+    r = cli('prepare_cli', '--data_root', root, '--workers', 0, '--quiet', '--onet', '--n_surface', 30000, '--n_boundary', 3000)
+    assert r.returncode == 0, r.stdout + r.stderr
+    split = dict(np.load(root/'split.npz', allow_pickle=False))
+    mode = next(m for m in ('train', 'val', 'test') if len(split[m]))
+    for data_type in ('ifnet', 'onet'):
+        ds = ShapeReconstructionDataset(root, root/'split.npz', mode=mode, data_type=data_type, nsamples_input=300, npoints_decoder=500)
+        item = ds[0]
+        assert item['inputs'].shape == (300, 3) and item['points'].shape == (500, 3) and item['occupancies'].shape == (500,)
+        assert 0.05 < item['occupancies'].mean() < 0.95
+    with np.load(root/'shapes'/'sphere'/'points.npz', allow_pickle=False) as z:
+        assert z['points'].dtype == np.float16 and z['points'].shape == (100000, 3)
+        occ = np.unpackbits(z['occupancies'])[:100000].astype(bool)
+        p = z['points'].astype(np.float64)
+    r_sphere = np.linalg.norm(p, axis=1)          # the scaled sphere has radius 0.5 (up to faceting)
+    ok = np.abs(r_sphere - 0.5) > 0.01
+    assert (occ[ok] == (r_sphere[ok] < 0.5)).mean() > 0.999
