@@ -21,6 +21,10 @@ STRICT = os.environ.get('DOCS_TEST_STRICT', '') not in ('', '0')
 FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync']
 PAGES = {'index.html': 'airnets', 'fps.html': 'Farthest point sampling'}
+# every other page of the library: it loads clean too (title, no errors, nothing fetched off the machine, links exist)
+OTHER_PAGES = {'geometry.html': 'Geometry', 'onet_format.html': 'The ONet data format', 'prepare.html': 'Preparing the data',
+               'shapes.html': 'Procedural shapes', 'datasets.html': 'Datasets', 'attention.html': 'Attention blocks',
+               'airnet.html': 'AIR-Net'}
 
 
 def _unavailable(why):
@@ -104,7 +108,7 @@ def _ids(path):
     return set(re.findall(r'\sid="([^"]+)"', html)) | set(re.findall(r'\sname="([^"]+)"', html))
 
 
-@pytest.mark.parametrize('name,title', PAGES.items())
+@pytest.mark.parametrize('name,title', {**PAGES, **OTHER_PAGES}.items())
 def test_page_loads_clean(visit, name, title):
     v = visit(name)
     assert v.response is not None and v.response.status == 200
@@ -113,7 +117,7 @@ def test_page_loads_clean(visit, name, title):
     assert v.errors == [], v.errors
 
 
-@pytest.mark.parametrize('name', PAGES)
+@pytest.mark.parametrize('name', {**PAGES, **OTHER_PAGES})
 def test_local_links_exist(visit, name):
     "every relative link and asset of the page is a file of the site, and a #fragment on a page of the site exists"
     v = visit(name)
