@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the performance tables in bench/: bench/fps.py (farthest point sampling on the CPU) and bench/prep.py
-# (data preparation: seconds per mesh and step, labelled points per second; needs ../shared/meshes).
+# (data preparation: seconds per mesh and step, labelled points per second; needs ../shared/meshes) and bench/model.py
+# (AIR-Net training and inference throughput and memory against a reference-style path).
 # fpsample, one of the methods compared, is a bench-only dependency: installed into the venv here when it is
 # missing, never listed in settings.ini. Without it (no registry reachable) the bench still runs and says so.
 # `--quick` is passed to both (shorter runs).
@@ -16,3 +17,4 @@ if ! python -c "import fpsample" 2>/dev/null; then
 fi
 python bench/fps.py "$@"
 python bench/prep.py "$@"
+python bench/model.py "$@"

@@ -1,0 +1,276 @@
+"""AIR-Net training and inference speed on the CPU: airnets' optimised blocks against a reference-style path, in one table.
+
+What it measures (random weights from a fixed seed, points uniform in [-0.5, 0.5]^3, queries in [-0.55, 0.55]^3):
+
+* airnet300, batch 16, 300 points, 1000 queries, and airnet3000, batch 4, 3000 points, 1000 queries, in training
+  mode (BatchNorm on batch statistics): the forward pass with autograd on, as in a training step, and a whole step
+  (forward, BCE-with-logits loss on random targets, backward; no optimiser), as samples per second;
+* the decoder at inference: airnet3000, one shape, eval mode, 100,000 queries under `torch.inference_mode`, encoded
+  once (not timed), as queries per second.
+
+Two implementations, measured in the same run:
+
+* ours: `airnets.attention` as it is (fused attention blocks: linear maps folded before the neighbour gather,
+  `topk` kNN, chunked cross attention);
+* reference-style: the same module with `airnets.attention.FUSED = False` (every block runs its `forward_plain`,
+  the equations written out as the reference writes them: one linear layer after another on [B, N, k, d] tensors,
+  no chunking inside the cross attention) and `airnets.attention.knn` replaced by the reference's kNN, a full
+  `argsort` of the distance matrix (`knn_argsort` below). The decoder still splits 100k queries into chunks of
+  100k (one chunk), as `AirNetDecoder` does.
+
+Peak memory: every (configuration, implementation, task) runs in a fresh subprocess, and its peak is the growth of
+the process's peak resident set size (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) from just before the first
+forward pass (model and inputs already built) to the end. tracemalloc does not see torch's CPU allocations, so RSS
+is the measure; it includes allocator caching, so it is an upper bound on the tensors alive at once.
+
+Every time is the median of `--repeats` runs after one warm-up run. The ratio column is ours / reference-style
+throughput (> 1: ours is faster). Run it directly:
+
+    python bench/model.py [--quick] [--repeats N] [--threads T] [--out table.md]
+
+--quick uses small sizes (batch 2, 1000 queries, 20,000 decoder queries) to check that the script works.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout, installed or not
+import airnets.attention as attention  # noqa: E402
+from airnets.airnet import AirNet  # noqa: E402
+
+SEED = 0
+FULL = dict(airnet300=dict(batch=16, points=300, queries=1000), airnet3000=dict(batch=4, points=3000, queries=1000),
+            decoder=dict(config='airnet3000', queries=100_000))
+QUICK = dict(airnet300=dict(batch=2, points=300, queries=1000), airnet3000=dict(batch=2, points=3000, queries=1000),
+             decoder=dict(config='airnet3000', queries=20_000))
+IMPLS = ('ours', 'reference-style')
+COMPILED = 'ours + torch.compile'
+
+
+def knn_argsort(query: torch.Tensor, ref: torch.Tensor, k: int) -> torch.Tensor:
+    """The reference's kNN: sort every row of the full squared-distance matrix, keep the first k."""
+    with torch.no_grad():
+        return attention.square_distance(query, ref).argsort(-1)[..., :k]
+
+
+def use_impl(impl: str) -> None:
+    """Switch airnets.attention to one implementation (module globals, read by the blocks at call time)."""
+    if impl == COMPILED:
+        return
+    if impl == 'reference-style':
+        attention.FUSED = False
+        attention.knn = knn_argsort
+    elif impl != 'ours':
+        raise ValueError(f'unknown implementation {impl!r}; known: {", ".join(IMPLS)}')
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+# ---------------------------------------------------------------------------------------------- worker (subprocess)
+def worker(task: str, config: str, impl: str, sizes: dict, repeats: int) -> dict:
+    """Time one task in this (fresh) process; returns seconds per run, runs and the peak RSS growth in MB."""
+    use_impl(impl)
+    torch.manual_seed(SEED)
+    g = torch.Generator().manual_seed(SEED)
+    model = AirNet(config)
+    if impl == COMPILED:  # the blocks, not the whole model: FPS and the Python chunk loop stay eager
+        for m in model.modules():
+            if isinstance(m, (attention.PointTransformerBlock, attention.SetAbstraction, attention.ElementwiseMLP)):
+                m.forward = torch.compile(m.forward, dynamic=False)
+    if task == 'decoder':
+        model.eval()
+        pts = torch.rand(1, 3000 if config == 'airnet3000' else 300, 3, generator=g) - 0.5
+        qry = (torch.rand(1, sizes['queries'], 3, generator=g) - 0.5) * 1.1
+        with torch.inference_mode():
+            enc = model.encode(pts)
+        base = peak_rss_mb()
+        def run():
+            with torch.inference_mode():
+                return model.decode(qry, enc)
+    else:
+        model.train()
+        pts = torch.rand(sizes['batch'], sizes['points'], 3, generator=g) - 0.5
+        qry = (torch.rand(sizes['batch'], sizes['queries'], 3, generator=g) - 0.5) * 1.1
+        tgt = (torch.rand(sizes['batch'], sizes['queries'], generator=g) < 0.5).float()
+        base = peak_rss_mb()
+        if task == 'forward':
+            def run(): return model(pts, qry)
+        else:
+            def run():
+                loss = torch.nn.functional.binary_cross_entropy_with_logits(model(pts, qry), tgt)
+                model.zero_grad(set_to_none=True)
+                loss.backward()
+                return loss
+    t0 = time.perf_counter()
+    run()  # warm-up (with torch.compile: the compilation)
+    warm = time.perf_counter() - t0
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return dict(seconds=statistics.median(times), runs=repeats, peak_mb=peak_rss_mb() - base, warm_up_s=warm)
+
+
+def measure(task: str, config: str, impl: str, sizes: dict, repeats: int, threads: int) -> dict:
+    """Run `worker` in a fresh Python process (so that its peak RSS is its own); an error becomes {'error': ...}."""
+    cmd = [sys.executable, __file__, '--worker', json.dumps(dict(task=task, config=config, impl=impl, sizes=sizes,
+                                                                  repeats=repeats, threads=threads))]
+    print(f'  {task} {config} {impl} ...', file=sys.stderr, flush=True)
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        print(p.stderr[-2000:], file=sys.stderr)
+        return dict(error=f'exit {p.returncode}')
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------------------------------- formatting
+def render_table(header: list[str], rows: list[list[str]]) -> str:
+    width = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, width)) + " |"  # noqa: E731
+    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in width) + "|", *map(line, rows)])
+
+
+def fmt_rate(r: dict, per_run: int, unit: str) -> str:
+    if 'error' in r:
+        return r['error']
+    rate = per_run / r['seconds']
+    num = f'{rate:,.0f}' if rate >= 100 else f'{rate:.2f}'
+    return f"{num} {unit} ({r['seconds']:.2f} s/run)"
+
+
+def fmt_ratio(ours: dict, ref: dict) -> str:
+    if 'error' in ours or 'error' in ref:
+        return 'n/a'
+    return f"{ref['seconds'] / ours['seconds']:.2f}x"
+
+
+def fmt_mb(r: dict) -> str:
+    return 'n/a' if 'error' in r else f"{r['peak_mb'] / 1024:.2f} GB"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path through a temporary file in the same folder and a rename: never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement after the warm-up (default 3)")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                    help=f"torch threads in every measurement (default {torch.get_num_threads()})")
+    ap.add_argument("--only", choices=['ours', 'reference-style'], help="measure one implementation only")
+    ap.add_argument("--compile", action="store_true",
+                    help="also measure ours with torch.compile on the encoder's blocks (training rows only)")
+    ap.add_argument("--out", type=Path, help="also write the table as markdown to this file")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        w = json.loads(args.worker)
+        torch.set_num_threads(w['threads'])
+        print(json.dumps(worker(w['task'], w['config'], w['impl'], w['sizes'], w['repeats'])))
+        return 0
+    if args.repeats < 1:
+        ap.error("--repeats must be >= 1")
+
+    sizes = QUICK if args.quick else FULL
+    impls = [args.only] if args.only else list(IMPLS)
+    load = os.getloadavg()
+    start = time.perf_counter()
+    res = {}
+    for config in ('airnet300', 'airnet3000'):
+        for task in ('forward', 'step'):
+            for impl in impls:
+                res[task, config, impl] = measure(task, config, impl, sizes[config], args.repeats, args.threads)
+    if args.compile:
+        for config in ('airnet300', 'airnet3000'):
+            res['step', config, COMPILED] = measure('step', config, COMPILED, sizes[config], args.repeats, args.threads)
+    dec = sizes['decoder']
+    for impl in impls:
+        res['decoder', dec['config'], impl] = measure('decoder', dec['config'], impl, dec, args.repeats, args.threads)
+    wall = time.perf_counter() - start
+
+    header = ['measurement'] + [f'{i}' for i in impls] + (['ours / reference-style'] if len(impls) == 2 else [])
+    rows = []
+    for config in ('airnet300', 'airnet3000'):
+        s = sizes[config]
+        what = f"{config} (B={s['batch']}, N={s['points']:,}, Q={s['queries']:,})"
+        for task, label in (('forward', 'forward'), ('step', 'forward+backward')):
+            rs = [res[task, config, i] for i in impls]
+            rows.append([f'{what} {label}'] + [fmt_rate(r, s['batch'], 'samples/s') for r in rs]
+                        + ([fmt_ratio(*rs)] if len(rs) == 2 else []))
+        rs = [res['step', config, i] for i in impls]
+        rows.append([f'{what} peak RSS growth, forward+backward'] + [fmt_mb(r) for r in rs]
+                    + ([f"{rs[0]['peak_mb'] / rs[1]['peak_mb']:.2f}x memory" if all('error' not in r for r in rs)
+                        else 'n/a'] if len(rs) == 2 else []))
+    rs = [res['decoder', dec['config'], i] for i in impls]
+    what = f"decoder, {dec['config']}, 1 shape, {dec['queries']:,} queries, eval"
+    rows.append([what] + [fmt_rate(r, dec['queries'], 'queries/s') for r in rs] + ([fmt_ratio(*rs)] if len(rs) == 2 else []))
+    rows.append([f'{what}, peak RSS growth'] + [fmt_mb(r) for r in rs] + (['-'] if len(rs) == 2 else []))
+    if args.compile:
+        for config in ('airnet300', 'airnet3000'):
+            s, r, o = sizes[config], res['step', config, COMPILED], res['step', config, 'ours']
+            rows.append([f"{config} forward+backward, {COMPILED} (compiling: "
+                         f"{r.get('warm_up_s', float('nan')):.0f} s)", fmt_rate(r, s['batch'], 'samples/s')]
+                        + ['-'] * (len(impls) - 1) + ([f"{fmt_ratio(r, o)} of ours"] if len(impls) == 2 else []))
+
+    date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    text = "\n".join([
+        f"# AIR-Net speed on the CPU ({date})", "",
+        f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {platform.system()} {platform.release()}; "
+        f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) at the start, "
+        f"{os.getloadavg()[0]:.2f} at the end (other work on the machine distorts the times)",
+        f"- Python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch threads; "
+        f"median of {args.repeats} runs after a warm-up{'; --quick sizes' if args.quick else ''}", "",
+        render_table(header, rows), "",
+        "- forward: training mode with autograd on; forward+backward: forward, BCE-with-logits loss, backward.",
+        "- reference-style: `attention.FUSED = False` (plain block equations) and full-argsort kNN.",
+        "- peak RSS growth: ru_maxrss of a fresh process per measurement, from before the first forward to the end.",
+        f"- Whole benchmark: {wall:.0f} s wall time.", "",
+    ])
+    print(text, end="")
+    if args.out is not None:
+        write_atomic(args.out, text)
+        print(f"table written to {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
