@@ -37,7 +37,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -46,6 +45,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout with the in-place build, installed or not
 from airnets.fps import farthest_point_sample, fps_reference  # noqa: E402
+from report import cpu_model, emit, render_table, usable_cores, warn_if_busy  # noqa: E402
 
 try:
     import fpsample
@@ -183,11 +183,6 @@ def error_cell(e: Exception) -> str:
     return f"error ({type(e).__name__})"
 
 
-def render_table(header: list[str], rows: list[list[str]]) -> str:
-    """A markdown pipe table, its columns padded so it also reads well as plain text."""
-    width = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, width)) + " |"  # noqa: E731
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in width) + "|", *map(line, rows)])
 
 
 # ------------------------------------------------------------------------------------------------------- the bench
@@ -234,22 +229,10 @@ def run_case(b: int, n: int, m: int, repeats: int, skip_reference: bool) -> list
     return row
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def load_average() -> float | None:
-    with contextlib.suppress(OSError, AttributeError):
-        return os.getloadavg()[0]
-    return None
 
 
 def machine_info(load: float | None) -> list[str]:
@@ -265,21 +248,6 @@ def machine_info(load: float | None) -> list[str]:
     ]
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temporary file in the same folder and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes it private; give it an ordinary file's permissions
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,10 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
 
-    load = load_average()
-    if load is not None and load > 0.5 * usable_cores():
-        print(f"warning: load average {load:.2f} on {usable_cores()} cores: other work will distort the times, "
-              "the multi-threaded ones most", file=sys.stderr)
+    load = warn_if_busy("the times, the multi-threaded ones most")
     start = time.perf_counter()
     print("warming up ...", file=sys.stderr, flush=True)
     warm_up()
@@ -339,10 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         *[f"- {line}" for line in notes],
         f"- Whole benchmark: {wall:.1f} s wall time.", "",
     ])
-    print(text, end="")
-    if args.out is not None:
-        write_atomic(args.out, text)
-        print(f"table written to {args.out}", file=sys.stderr)
+    emit(text, args.out)
     return 0
 
 

@@ -33,7 +33,6 @@ throughput (> 1: ours is faster). Run it directly:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -42,7 +41,6 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,6 +49,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout, installed or not
 import airnets.attention as attention  # noqa: E402
 from airnets.airnet import AirNet  # noqa: E402
+from report import cpu_model, emit, render_table  # noqa: E402
 
 SEED = 0
 FULL = dict(airnet300=dict(batch=16, points=300, queries=1000), airnet3000=dict(batch=4, points=3000, queries=1000),
@@ -141,10 +140,6 @@ def measure(task: str, config: str, impl: str, sizes: dict, repeats: int, thread
 
 
 # ------------------------------------------------------------------------------------------------------- formatting
-def render_table(header: list[str], rows: list[list[str]]) -> str:
-    width = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda cells: "| " + " | ".join(c.ljust(w) for c, w in zip(cells, width)) + " |"  # noqa: E731
-    return "\n".join([line(header), "|" + "|".join("-" * (w + 2) for w in width) + "|", *map(line, rows)])
 
 
 def fmt_rate(r: dict, per_run: int, unit: str) -> str:
@@ -165,29 +160,8 @@ def fmt_mb(r: dict) -> str:
     return 'n/a' if 'error' in r else f"{r['peak_mb'] / 1024:.2f} GB"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to path through a temporary file in the same folder and a rename: never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
-def cpu_model() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -265,10 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         "- peak RSS growth: ru_maxrss of a fresh process per measurement, from before the first forward to the end.",
         f"- Whole benchmark: {wall:.0f} s wall time.", "",
     ])
-    print(text, end="")
-    if args.out is not None:
-        write_atomic(args.out, text)
-        print(f"table written to {args.out}", file=sys.stderr)
+    emit(text, args.out)
     return 0
 
 

@@ -27,35 +27,24 @@ and exits with 2.
 """
 from __future__ import annotations
 
-import argparse, datetime, os, platform, shutil, statistics, sys, tempfile, time
+import argparse, datetime, platform, shutil, statistics, sys, tempfile, time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout, installed or not
 from airnets.geometry import load_mesh, occupancy, occupancy_method, MESH_SUFFIXES  # noqa: E402
+from report import cpu_model, emit, render_table as table, usable_cores, warn_if_busy  # noqa: E402
 from airnets.prepare import (convert_to_scaled_off, sample_surface_step, boundary_sampling, list_objects,  # noqa: E402
-                             scaled_mesh_path, write_atomic, boundary_file)
+                             scaled_mesh_path, boundary_file)
 
 MESHES = Path(__file__).resolve().parents[2]/'shared'/'meshes'
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count() or 1
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'): return line.split(':', 1)[1].strip()
-    except OSError: pass
-    return platform.processor() or platform.machine()
 
 
-def table(header, rows) -> str:
-    w = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: '| ' + ' | '.join(str(c).ljust(w[i]) for i, c in enumerate(r)) + ' |'  # noqa: E731
-    return '\n'.join([line(header), '|' + '|'.join('-' * (x + 2) for x in w) + '|', *map(line, rows)])
 
 
 def make_root(meshes: list[Path], root: Path) -> list[Path]:
@@ -100,9 +89,7 @@ def main(argv=None) -> int:
         return 2
     files = sorted(p for p in a.meshes.iterdir() if p.suffix.lower() in MESH_SUFFIXES)
     if a.quick: files, a.n_boundary, a.n_occupancy = files[::3], 20000, 20000
-    load = os.getloadavg()[0] if hasattr(os, 'getloadavg') else None
-    if load is not None and load > 0.5 * usable_cores():
-        print(f'warning: load average {load:.2f} on {usable_cores()} cores: other work will distort the times', file=sys.stderr)
+    load = warn_if_busy()
     t_all = time.perf_counter()
     with tempfile.TemporaryDirectory() as d:
         objs = make_root(files, Path(d)/'data')
@@ -152,11 +139,7 @@ def main(argv=None) -> int:
                  f'- {a.n_occupancy:,} points per mesh (the σ = 0.01 boundary points), best of {a.repeats} runs; the '
                  'time includes any per-mesh set-up (hash or tree building) of the method.',
                  f'- Whole benchmark: {time.perf_counter() - t_all:.1f} s wall time.', '']
-    out = '\n'.join(text)
-    print(out, end='')
-    if a.out is not None:
-        write_atomic(a.out, lambda f: f.write(out.encode()))
-        print(f'tables written to {a.out}', file=sys.stderr)
+    emit('\n'.join(text), a.out)
     return 0
 
 
