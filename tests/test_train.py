@@ -1,0 +1,143 @@
+"""End to end: `airnets_train` as a user runs it (fresh processes, files on disk, exit codes): training lowers the
+validation loss on the embedded shapes, SIGKILL and resume gives the weights of an uninterrupted run, torchrun DDP
+on CPU, TensorBoard scalars, and one-line errors with exit code 2 for bad configs."""
+import os, re, shutil, signal, subprocess, sys, time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+BIN = Path(sys.executable).parent
+SCRIPT = 'from airnets.train import train_cli; train_cli()'
+EPOCHS, DROP, MARGIN = 70, 0.01, 0.02
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
+
+def train(*args, cwd, timeout=600):
+    return subprocess.run([sys.executable, '-c', SCRIPT, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=ENV)
+
+@pytest.fixture(scope='module')
+def data_root(tmp_path_factory):
+    "45 embedded shapes (15 train / 15 val / 15 test), prepared at the pipeline's full sizes"
+    root = tmp_path_factory.mktemp('data')/'shapes'
+    for cmd in ([str(BIN/'airnets_make_shapes'), '--out', root, '--n', 45, '--seed', 0, '--quiet'],
+                [sys.executable, '-c', 'from airnets.prepare import prepare_cli; prepare_cli()', '--data_root', root, '--quiet']):
+        r = subprocess.run([*map(str, cmd)], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    return root
+
+def ckpt(exp, e):
+    return torch.load(exp/'checkpoints'/f'checkpoint_epoch_{e}.tar', map_location='cpu', weights_only=True)
+
+def scalars(exp):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    acc = EventAccumulator(str(exp/'summary')); acc.Reload()
+    return {tag: [(s.step, s.value) for s in acc.Scalars(tag)] for tag in acc.Tags()['scalars']}
+
+def test_training_lowers_validation_loss(data_root, tmp_path):
+    r = train('-exp_name', 'learn', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--epochs', EPOCHS, '--quiet', cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exp = tmp_path/'experiments'/'learn'
+    hist = ckpt(exp, EPOCHS)['history']
+    val = np.array([h['val_loss'] for h in hist])
+    # independent yardstick: the best constant prediction, the entropy of the validation labels' inside rate
+    from airnets.datasets import read_split
+    occ = np.concatenate([np.load(data_root/o/f'boundary_{s}_samples.npz')['occupancies'] for o in read_split(data_root/'split.npz', 'val') for s in (0.1, 0.01)])
+    p = occ.mean(); prior = -(p * np.log(p) + (1 - p) * np.log(1 - p))
+    print(f'validation loss: epoch 1 {val[0]:.4f}, best {val.min():.4f} (epoch {val.argmin() + 1}), last {val[-1]:.4f}; constant predictor {prior:.4f}')
+    assert val[-3:].mean() < val[:3].mean() - DROP
+    assert val.min() < prior - MARGIN
+    best = __import__('json').loads((exp/'val_min.json').read_text())
+    assert best['epoch'] == val.argmin() + 1 and abs(best['val_loss'] - val.min()) < 1e-12
+    assert f"best epoch {best['epoch']}" in r.stdout
+    s = scalars(exp)
+    assert sorted(s) == ['learning rate', 'training loss batch avg', 'training loss last batch', 'val loss batch avg']
+    assert [st for st, _ in s['val loss batch avg']] == list(range(1, EPOCHS + 1))
+    np.testing.assert_allclose([v for _, v in s['val loss batch avg']], val, rtol=1e-6)
+
+def test_sigkill_in_epoch_3_and_resume_gives_the_uninterrupted_weights(data_root, tmp_path):
+    args = ['-cfg_file', 'tiny', '--data_root', data_root, '--epochs', 5, '--quiet', '--seed', 7]
+    r = train('-exp_name', 'whole', *args, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exp = tmp_path/'experiments'/'cut'
+    p = subprocess.Popen([sys.executable, '-c', SCRIPT, '-exp_name', 'cut', *map(str, args)], cwd=tmp_path, env=ENV,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.time()
+    while not (exp/'checkpoints'/'checkpoint_epoch_2.tar').exists():
+        assert p.poll() is None and time.time() - t0 < 300, 'the run ended before epoch 3'
+        time.sleep(0.01)
+    time.sleep(0.1)
+    os.killpg(p.pid, signal.SIGKILL); p.wait()
+    done = sorted(f.name for f in (exp/'checkpoints').iterdir() if not f.name.startswith('.'))
+    assert done == ['checkpoint_epoch_1.tar', 'checkpoint_epoch_2.tar'], done  # killed in epoch 3
+    # what a kill during a checkpoint write leaves behind: a temporary file, and (copied by hand) a truncated checkpoint
+    raw = (exp/'checkpoints'/'checkpoint_epoch_2.tar').read_bytes()
+    (exp/'checkpoints'/'.checkpoint_epoch_3.tar.123.partial').write_bytes(raw[:1000])
+    (exp/'checkpoints'/'checkpoint_epoch_9.tar').write_bytes(raw[:len(raw) // 3])
+    r2 = train('-exp_name', 'cut', '--data_root', data_root, '--quiet', '--epochs', 5, '--seed', 7, cwd=tmp_path)  # no -cfg_file: the saved config
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+    assert 'skipping' in r2.stdout and 'checkpoint_epoch_9.tar' in r2.stdout and 'resuming after epoch 2' in r2.stdout
+    assert not list((exp/'checkpoints').glob('.*partial'))
+    a, b = ckpt(tmp_path/'experiments'/'whole', 5), ckpt(exp, 5)
+    for part in ('encoder_state_dict', 'decoder_state_dict'):
+        for k, v in a[part].items(): torch.testing.assert_close(b[part][k], v, rtol=1e-5, atol=1e-6, msg=f'{part} {k}')
+    np.testing.assert_allclose([h['val_loss'] for h in b['history']], [h['val_loss'] for h in a['history']], rtol=1e-5)
+    assert b['lr'] == a['lr'] and b['scheduler_state_dict'] == a['scheduler_state_dict']
+    assert [st for st, _ in scalars(exp)['val loss batch avg']] == [1, 2, 3, 4, 5]  # epoch 3's scalars logged once
+
+def test_torchrun_two_processes_on_cpu(data_root, tmp_path):
+    script = tmp_path/'train.py'; script.write_text(SCRIPT + '\n')
+    r = subprocess.run([str(BIN/'torchrun'), '--standalone', '--nproc_per_node', '2', str(script), '-exp_name', 'ddp', '-cfg_file', 'tiny',
+                        '--data_root', str(data_root), '--epochs', '1', '--device', 'cpu', '--quiet'],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=600, env=ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    exp = tmp_path/'experiments'/'ddp'
+    assert sorted(f.name for f in (exp/'checkpoints').iterdir()) == ['checkpoint_epoch_1.tar']
+    c = ckpt(exp, 1)
+    assert c['world_size'] == 2 and c['epoch'] == 1 and np.isfinite(c['history'][0]['val_loss'])
+    assert r.stdout.count('epoch 1/1:') == 1  # only rank 0 reports
+    assert (exp/'config.yaml').is_file() and len(list((exp/'summary').glob('events.*'))) == 1  # only rank 0 writes
+
+def bad(tmp_path, text):
+    p = tmp_path/'bad.yaml'; p.write_text(text); return p
+
+TINY = (Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text()
+
+@pytest.mark.parametrize('case,words', [
+    ('unknown key', ['bad.yaml', 'unknown key `training.lr_decay_intervall`']),
+    ('wrong type', ['bad.yaml', '`training.batch_size`', "'four'"]),
+    ('missing file', ['nosuch.yaml', 'not found']),
+    ('bad yaml', ['bad.yaml:', 'not valid YAML']),
+])
+def test_bad_configs_exit_2_with_one_line(data_root, tmp_path, case, words):
+    cfg = {'unknown key': lambda: bad(tmp_path, TINY.replace('lr_decay_interval', 'lr_decay_intervall')),
+           'wrong type': lambda: bad(tmp_path, TINY.replace('batch_size: 4', 'batch_size: four')),
+           'missing file': lambda: tmp_path/'nosuch.yaml',
+           'bad yaml': lambda: bad(tmp_path, re.sub(r'^  lr: (.*)$', r'  lr: [\1', TINY, flags=re.M))}[case]()
+    r = train('-exp_name', 'bad', '-cfg_file', cfg, '--data_root', data_root, cwd=tmp_path)
+    assert r.returncode == 2, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith('airnets_train: '), r.stderr
+    for w in words: assert w in lines[0], lines[0]
+    assert not (tmp_path/'experiments'/'bad'/'checkpoints').exists()
+
+def test_usage_errors(data_root, tmp_path):
+    for args, words in ((['-data_type', 'human'], ['human', 'evaluation']),
+                        (['-data_type', 'onet', '--data_root', tmp_path/'none'], ['--data_root', 'no such folder']),
+                        (['--device', 'cuda:0'] if not torch.cuda.is_available() else ['--device', 'tpu'], ['--device'])):
+        r = train('-exp_name', 'u', '-cfg_file', 'tiny', '--data_root', data_root, *args, cwd=tmp_path)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        for w in words: assert w in r.stderr, r.stderr
+
+def test_checkpoint_of_another_model_or_config_is_refused(data_root, tmp_path):
+    assert train('-exp_name', 'a', '-cfg_file', 'tiny', '--data_root', data_root, '--epochs', 1, '--quiet', cwd=tmp_path).returncode == 0
+    # the same experiment with another config file
+    other = bad(tmp_path, TINY.replace('encoder_attn_dim: 32', 'encoder_attn_dim: 48'))
+    r = train('-exp_name', 'a', '-cfg_file', other, '--data_root', data_root, cwd=tmp_path)
+    assert r.returncode == 2 and 'encoder.encoder_attn_dim' in r.stderr and 'bad.yaml' in r.stderr and 'config.yaml' in r.stderr, r.stderr
+    # another experiment's checkpoint copied into a new experiment of another model
+    (tmp_path/'experiments'/'b'/'checkpoints').mkdir(parents=True)
+    shutil.copy(tmp_path/'experiments'/'a'/'checkpoints'/'checkpoint_epoch_1.tar', tmp_path/'experiments'/'b'/'checkpoints')
+    r = train('-exp_name', 'b', '-cfg_file', other, '--data_root', data_root, cwd=tmp_path)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert 'checkpoint_epoch_1.tar' in r.stderr and 'config tiny' in r.stderr and 'bad.yaml' in r.stderr and 'encoder.encoder_attn_dim' in r.stderr, r.stderr
