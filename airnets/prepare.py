@@ -341,14 +341,19 @@ def _data_root(data_root) -> Path:
     if not list_objects(p): raise UsageError(f'--data_root {data_root}: no object folders <class>/<id>/ in it')
     return p
 
-def _cli(prog:str):
+def _cli(prog:str, # the command's name, for messages
+         aliases:dict|None=None, # short flags for long ones, e.g. {'-o': '--output'}
+        ):
     "Like fastcore's `call_parse`: called without arguments, the function parses `sys.argv` (single-dash long flags accepted); it exits with its return code, and with 2 on `UsageError`"
     def deco(func):
         @wraps(func)
         def _f(*args, **kwargs):
             if args or kwargs: return func(*args, **kwargs)
             p = anno_parser(func, prog=prog)
-            names = {a.dest for a in p._actions} | {s.lstrip('-') for a in p._actions for s in a.option_strings}
+            for short, long in (aliases or {}).items():  # argparse: the alias becomes a second spelling of the option
+                a = next(a for a in p._actions if long in a.option_strings)
+                a.option_strings.append(short); p._option_string_actions[short] = a
+            names = ({a.dest for a in p._actions} | {s.lstrip('-') for a in p._actions for s in a.option_strings}) - {s.lstrip('-') for s in aliases or {}}
             ns = vars(p.parse_args(_long_flags(sys.argv[1:], names)))  # argparse exits 2 itself on unknown flags
             for k in ('pdb', 'xtra'): ns.pop(k, None)
             try: code = func(**ns)

@@ -1,0 +1,177 @@
+"""End to end: `airnets_generate` and `airnets_reconstruct` as a user runs them (fresh processes, files on disk, exit
+codes): the reference's output layout, skipping finished objects, shards, the reference's pretrained layout
+(configs.yaml + checkpoints/ckpt.tar), every point cloud format in and mesh format out, the mesh in the input's
+coordinates, and one-line errors for bad input."""
+import os, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+import yaml
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
+FIXTURES = Path(__file__).resolve().parents[2]/'shared'/'fixtures'
+TRAIN = dict(epochs=70)   # the tiny AIR-Net of tests/test_train.py: it has left the constant predictor's plateau, barely
+# ... and is under-confident (its probabilities stay below 0.5), so the surface is taken at p = 0.3 (ONet's default is 0.2)
+FAST = ['-mise_res', '16', '-mise_steps', '2', '--threshold', '0.3']
+
+def run(module_cli, *args, cwd, timeout=600):
+    mod, fn = module_cli.split(':')
+    return subprocess.run([sys.executable, '-c', f'from {mod} import {fn}; {fn}()', *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=ENV)
+
+def generate(*args, cwd): return run('airnets.generate:generate_cli', *args, cwd=cwd)
+def reconstruct(*args, cwd): return run('airnets.generate:reconstruct_cli', *args, cwd=cwd)
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory):
+    "45 embedded shapes prepared (15 train / 15 val / 15 test) and a tiny AIR-Net trained on them, in experiments/tiny"
+    w = tmp_path_factory.mktemp('gen')
+    root = w/'shapes'
+    for cmd in ([str(BIN/'airnets_make_shapes'), '--out', root, '--n', 45, '--seed', 0, '--quiet'],
+                [sys.executable, '-c', 'from airnets.prepare import prepare_cli; prepare_cli()', '--data_root', root, '--quiet']):
+        r = subprocess.run([*map(str, cmd)], capture_output=True, text=True, timeout=600)
+        assert r.returncode == 0, r.stdout + r.stderr
+    from airnets.config import load_config
+    cfg = load_config('tiny').to_dict(); cfg['training'].update(TRAIN)
+    (w/'tiny_gen.yaml').write_text(yaml.safe_dump(cfg))
+    r = run('airnets.train:train_cli', '-exp_name', 'tiny', '-cfg_file', w/'tiny_gen.yaml', '--data_root', root, '--quiet', cwd=w)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return w
+
+def meshes(gen_dir): return sorted(gen_dir.glob('*/*/surface_reconstruction.off'))
+
+def test_generate_writes_the_reference_layout_skips_finished_objects_and_shards(work):
+    from airnets.datasets import read_split
+    test_ids = sorted(read_split(work/'shapes'/'split.npz', 'test'))
+    best = __import__('json').loads((work/'experiments'/'tiny'/'val_min.json').read_text())['epoch']
+    out = work/'experiments'/'tiny'/f'evaluation_{best}_@16x2'/'generation'
+    for shard in ('0/2', '1/2'):
+        r = generate('-exp_name', 'tiny', *FAST, '-data_type', 'ifnet', '--data_root', work/'shapes', '--shard', shard, '--quiet', cwd=work)
+        assert r.returncode == 0, r.stdout + r.stderr
+    found = meshes(out)
+    assert [p.parent.relative_to(out).as_posix() for p in found] == test_ids           # each test object once, <class>/<id>/
+    assert all((p.parent/'data.npz').is_file() for p in found)
+    inputs = np.load(found[0].parent/'data.npz')['inputs']
+    assert inputs.shape == (64, 3)                                                      # the tiny config's pc_samples
+    nonempty = [trimesh.load(p, process=False) for p in found]
+    nonempty = [m for m in nonempty if len(m.faces)]
+    assert len(nonempty) >= len(found) // 2, f'{len(nonempty)} of {len(found)} meshes are non-empty'
+    assert all(np.abs(m.vertices).max() <= 0.51 + 1e-6 for m in nonempty)             # AIR-Nets' domain
+    # a rerun skips everything; a deleted mesh is regenerated alone, the others are not touched
+    stamps = {p: p.stat().st_mtime_ns for p in found}
+    r = generate('-exp_name', 'tiny', *FAST, '--data_root', work/'shapes', '--quiet', cwd=work)
+    assert r.returncode == 0 and '0 meshes written' in r.stdout and '15 skipped' in r.stdout, r.stdout + r.stderr
+    before = found[3].read_bytes()
+    found[3].unlink()
+    r = generate('-exp_name', 'tiny', *FAST, '--data_root', work/'shapes', '--quiet', cwd=work)
+    assert r.returncode == 0 and '1 meshes written' in r.stdout and '14 skipped' in r.stdout, r.stdout + r.stderr
+    assert all(p.stat().st_mtime_ns == stamps[p] for p in found if p != found[3]) and found[3].is_file()
+    assert found[3].read_bytes() == before     # the same input draw and the same model: the same mesh, byte for byte
+
+def test_generate_mcubes_and_a_chosen_checkpoint(work):
+    r = generate('-exp_name', 'tiny', '-checkpoint', 5, '-method', 'mcubes', '-mcubes_res', 32, '--data_root', work/'shapes', '--shard', '0/5', '--quiet', cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert len(meshes(work/'experiments'/'tiny'/'evaluation_5_@32'/'generation')) == 3
+
+@pytest.mark.parametrize('args, message', [
+    ([], '-exp_name is required'),
+    (['-exp_name', 'nope'], 'not an experiment folder'),
+    (['-exp_name', 'tiny', '-checkpoint', 999], 'checkpoint_epoch_999.tar does not exist'),
+    (['-exp_name', 'tiny', '-method', 'dense'], '-method must be mise or mcubes'),
+    (['-exp_name', 'tiny', '-data_type', 'faust'], '-data_type must be ifnet, onet or human'),
+    (['-exp_name', 'tiny', '--shard', '2/2'], '--shard must be i/n'),
+    (['-exp_name', 'tiny', '--threshold', '1.5'], 'probability in (0, 1)'),
+])
+def test_generate_bad_usage_is_one_line_and_exit_2(work, args, message):
+    r = generate(*args, '--data_root', work/'shapes', cwd=work)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+@pytest.mark.skipif(not (FIXTURES/'reference_airnet300.pt').is_file(), reason='../shared/fixtures is absent')
+def test_the_reference_pretrained_layout(work):
+    "experiments/NAME/configs.yaml + checkpoints/ckpt.tar, as the reference's README has them (its own code crashes here)"
+    fx = torch.load(FIXTURES/'reference_airnet300.pt', map_location='cpu', weights_only=True)
+    exp = work/'experiments'/'pretrained'
+    (exp/'checkpoints').mkdir(parents=True)
+    (exp/'configs.yaml').write_text(yaml.safe_dump(fx['config']))
+    torch.save({'epoch': 300, 'encoder_state_dict': fx['encoder_state_dict'], 'decoder_state_dict': fx['decoder_state_dict']}, exp/'checkpoints'/'ckpt.tar')
+    r = generate('-exp_name', 'pretrained', '-ckpt_name', 'ckpt.tar', '-data_type', 'ifnet', '-mise_res', 8, '-mise_steps', 1,
+                 '--data_root', work/'shapes', '--shard', '0/5', '--quiet', cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = exp/'evaluation_ckpt_@8x1'/'generation'
+    assert len(meshes(out)) == 3
+    assert np.load(meshes(out)[0].parent/'data.npz')['inputs'].shape == (300, 3)       # airnet300's input size
+
+SHIFT, SCALE = np.array([1000.0, -250.0, 40.0]), 400.0
+
+@pytest.fixture(scope='module')
+def cloud(work):
+    "5000 surface points of a test shape, in millimetres and away from the origin, in every format; and the unit-box points"
+    from airnets.datasets import read_split
+    obj = work/'shapes'/read_split(work/'shapes'/'split.npz', 'test')[0]
+    gt = trimesh.load(next(obj.glob('*_scaled.off')), process=False)
+    unit = trimesh.sample.sample_surface(gt, 5000, seed=1)[0]
+    pts = unit * SCALE + SHIFT
+    d = work/'clouds'; d.mkdir()
+    np.save(d/'unit.npy', unit); np.save(d/'scan.npy', pts)
+    np.savetxt(d/'scan.xyz', np.hstack([pts, np.ones_like(pts)]))          # extra columns (normals) are ignored
+    trimesh.PointCloud(pts).export(d/'scan.ply')
+    m = gt.copy(); m.vertices = m.vertices * SCALE + SHIFT
+    m.export(d/'mesh.off'); m.export(d/'mesh.obj')
+    r = reconstruct(d/'unit.npy', '-o', d/'unit.off', '-exp_name', 'tiny', *FAST, cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return d, pts
+
+@pytest.mark.parametrize('src, dst', [('scan.npy', 'out.off'), ('scan.xyz', 'out.ply'), ('scan.ply', 'out.obj'), ('mesh.off', 'out2.ply'), ('mesh.obj', 'out2.off')])
+def test_reconstruct_formats_and_the_input_coordinates(work, cloud, src, dst):
+    d, pts = cloud
+    r = reconstruct(d/src, '-o', d/dst, '-exp_name', 'tiny', *FAST, cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    m = trimesh.load(d/dst, force='mesh', process=False)
+    assert len(m.faces) > 0
+    # the model's domain [-0.51, 0.51]^3 of the normalised input, mapped back: the box around the input's bounding-box centre
+    inp = trimesh.load(d/src, process=False).vertices if src.startswith('mesh') else pts
+    c, s = (inp.min(0) + inp.max(0)) / 2, np.ptp(inp, 0).max()
+    assert (np.abs(m.vertices - c) <= 0.51 * s + 1e-6 * s).all()
+    if src.startswith('scan'):   # the same points as unit.npy, moved and scaled: the same mesh, moved and scaled (the input is normalised first)
+        unit = trimesh.load(d/'unit.off', process=False)
+        np.testing.assert_allclose(m.vertices, unit.vertices * SCALE + SHIFT, rtol=0, atol=1e-5 * SCALE)
+
+def test_reconstruct_with_a_checkpoint_file_and_few_points(work, cloud):
+    d, pts = cloud
+    np.save(d/'few.npy', pts[:20])
+    ck = sorted((work/'experiments'/'tiny'/'checkpoints').glob('*.tar'))[-1]
+    r = reconstruct(d/'few.npy', '-o', d/'few.off', '--model', ck, *FAST, cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert 'fewer than the 64 the model takes: drawing 64 with replacement' in r.stderr
+
+def test_reconstruct_bad_input(work, cloud):
+    d, pts = cloud
+    bad = work/'bad'; bad.mkdir()
+    (bad/'empty.xyz').write_text('')
+    p = pts.copy(); p[7] = np.nan; np.save(bad/'nan.npy', p)
+    (bad/'scan.pcd').write_text('VERSION .7\n')
+    cases = [(bad/'empty.xyz', 'empty.xyz: no points'), (bad/'nan.npy', '1 of 5000 points have NaN or infinite coordinates'),
+             (bad/'scan.pcd', "unknown extension '.pcd'"), (bad/'missing.ply', 'missing.ply: no such file')]
+    for src, message in cases:
+        r = reconstruct(src, '-o', bad/'out.off', '-exp_name', 'tiny', cwd=work)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, (src, r.stderr)
+    r = reconstruct(d/'scan.npy', '-o', bad/'out.stl', '-exp_name', 'tiny', cwd=work)
+    assert r.returncode == 2 and "unknown mesh extension '.stl'" in r.stderr, r.stderr
+    r = reconstruct(bad/'nan.npy', '-o', bad/'out.off', '-exp_name', 'tiny', *FAST, '--drop_nonfinite', cwd=work)
+    assert r.returncode == 0 and 'dropped 1 of 5000 points' in r.stderr, r.stdout + r.stderr
+    assert not list(bad.glob('.*.partial'))
+
+def test_reconstruct_a_model_that_never_predicts_inside(work, cloud):
+    d, _ = cloud
+    ck = sorted((work/'experiments'/'tiny'/'checkpoints').glob('*.tar'))[-1]
+    state = torch.load(ck, map_location='cpu', weights_only=True)
+    state['decoder_state_dict']['fc_out.bias'] = torch.full_like(state['decoder_state_dict']['fc_out.bias'], -1e3)
+    torch.save(state, work/'never.tar')
+    r = reconstruct(d/'scan.npy', '-o', work/'never.off', '--model', work/'never.tar', '-mise_res', 16, cwd=work)
+    assert r.returncode == 1 and 'empty mesh: the occupancy never reaches 0.5' in r.stderr, r.stdout + r.stderr
+    assert not (work/'never.off').exists()
