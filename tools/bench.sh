@@ -2,7 +2,8 @@
 # `make bench`: the performance tables in bench/: bench/fps.py (farthest point sampling on the CPU) and bench/prep.py
 # (data preparation: seconds per mesh and step, labelled points per second; needs ../shared/meshes) and bench/model.py
 # (AIR-Net training and inference throughput and memory against a reference-style path) and bench/train.py (training
-# steps per second and peak RSS: plain loop, Trainer, 2-process DDP).
+# steps per second and peak RSS: plain loop, Trainer, 2-process DDP) and bench/mise.py (mesh extraction: MISE against the
+# dense grid, points evaluated and seconds; the MISE bookkeeping alone).
 # fpsample, one of the methods compared, is a bench-only dependency: installed into the venv here when it is
 # missing, never listed in settings.ini. Without it (no registry reachable) the bench still runs and says so.
 # `--quick` is passed to both (shorter runs).
@@ -20,3 +21,4 @@ python bench/fps.py "$@"
 python bench/prep.py "$@"
 python bench/model.py "$@"
 python bench/train.py "$@"
+python bench/mise.py "$@"
