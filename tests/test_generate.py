@@ -44,6 +44,10 @@ def work(tmp_path_factory):
 
 def meshes(gen_dir): return sorted(gen_dir.glob('*/*/surface_reconstruction.off'))
 
+def max_nn_distance(a, b): # the largest distance from a point of a to its nearest point of b
+    from scipy.spatial import cKDTree
+    return cKDTree(b).query(a)[0].max()
+
 def test_generate_writes_the_reference_layout_skips_finished_objects_and_shards(work):
     from airnets.datasets import read_split
     test_ids = sorted(read_split(work/'shapes'/'split.npz', 'test'))
@@ -193,3 +197,23 @@ def test_generate_human_scans(work):
     assert sorted(p.name for p in out.iterdir()) == ['test_scan_000', 'test_scan_001']
     d = np.load(out/'test_scan_000'/'data.npz')
     assert d['inputs'].shape == (64, 3) and float(d['scale']) > 1 and np.abs(d['inputs']).max() <= 0.5 + 1e-6
+
+def test_generate_onet_data(work):
+    "-data_type onet: the inputs come from ONet's pointcloud.npz (three test objects exported with airnets_prepare --onet)"
+    import shutil
+    from airnets.datasets import read_split
+    from airnets.prepare import save_split
+    root = work/'onet'
+    objs = read_split(work/'shapes'/'split.npz', 'test')[:3]
+    for o in objs: shutil.copytree(work/'shapes'/o, root/o)
+    save_split(root/'split.npz', {'test': objs})
+    r = subprocess.run([sys.executable, '-c', 'from airnets.prepare import prepare_cli; prepare_cli()', '--data_root', root, '--onet', '--quiet', '--workers', '0'],
+                       capture_output=True, text=True, timeout=600, env=ENV)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = generate('-exp_name', 'tiny', '-mise_res', 12, '-mise_steps', 2, '--threshold', 0.3, '-data_type', 'onet', '--data_root', root, '--quiet', cwd=work)
+    assert r.returncode == 0 and '3 meshes written' in r.stdout, r.stdout + r.stderr
+    best = __import__('json').loads((work/'experiments'/'tiny'/'val_min.json').read_text())['epoch']
+    out = work/'experiments'/'tiny'/f'evaluation_{best}_@12x2'/'generation'
+    x = np.load(out/objs[0]/'data.npz')['inputs']
+    onet_cloud = np.load(root/objs[0]/'pointcloud.npz')['points']
+    assert x.shape == (64, 3) and max_nn_distance(x, onet_cloud) < 1e-6            # the inputs are points of pointcloud.npz
