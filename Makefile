@@ -14,12 +14,15 @@ $(STAMP): setup.py settings.ini $(wildcard csrc/*)
 	touch $@
 
 DEMO_SHAPES ?= 60
-demo: $(STAMP)          ## the main job on the embedded default data: make and prepare shapes, the FPS demo, train a small AIR-Net, reconstruct the test shapes
+demo: $(STAMP)          ## the main job on the embedded default data: make and prepare shapes, the FPS demo, train a small AIR-Net, reconstruct and evaluate the test shapes
 	$(BIN)/airnets_make_shapes --out data/shapes --n $(DEMO_SHAPES) --seed 0 --quiet
 	$(BIN)/airnets_prepare --data_root data/shapes
 	$(BIN)/airnets_fps_demo --out experiments/fps_demo
 	$(BIN)/airnets_train -exp_name demo -cfg_file demo -data_type ifnet --data_root data/shapes
 	$(BIN)/airnets_generate -exp_name demo -data_type ifnet --data_root data/shapes
+	GEN=$$(ls -td experiments/demo/evaluation_*_@64x2/generation | head -1) && \
+	  $(BIN)/airnets_evaluate -generation_path $$GEN -data_type ifnet --quiet && \
+	  $(BIN)/airnets_evaluate_gather -generation_path $$GEN -data_type ifnet
 
 test: $(STAMP)          ## every test: export/clean check, nvcc compile check, notebooks, docs site + browser, pytest
 	VENV=$(VENV) bash tools/test.sh

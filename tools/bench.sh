@@ -3,7 +3,8 @@
 # (data preparation: seconds per mesh and step, labelled points per second; needs ../shared/meshes) and bench/model.py
 # (AIR-Net training and inference throughput and memory against a reference-style path) and bench/train.py (training
 # steps per second and peak RSS: plain loop, Trainer, 2-process DDP) and bench/mise.py (mesh extraction: MISE against the
-# dense grid, points evaluated and seconds; the MISE bookkeeping alone).
+# dense grid, points evaluated and seconds; the MISE bookkeeping alone) and bench/evaluate.py (seconds per object for each
+# metric, and the agreement with point-cloud-utils on ../shared/meshes).
 # fpsample, one of the methods compared, is a bench-only dependency: installed into the venv here when it is
 # missing, never listed in settings.ini. Without it (no registry reachable) the bench still runs and says so.
 # `--quick` is passed to both (shorter runs).
@@ -22,3 +23,4 @@ python bench/prep.py "$@"
 python bench/model.py "$@"
 python bench/train.py "$@"
 python bench/mise.py "$@"
+python bench/evaluate.py "$@"
