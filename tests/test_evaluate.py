@@ -64,7 +64,8 @@ def test_evaluate_shards_resume_and_gather(data):
     assert r.returncode == 1, r.stdout + r.stderr                                               # one object not evaluated
     out = gen.parent
     md = (out/'evaluation_results.md').read_text()
-    assert 'Chamfer-L1 (x1e-2)' in md and 'units of the unit box' in md and 'Not evaluated (1' in md
+    assert 'Chamfer-L1 (x1e-2)' in md and 'units of the unit box' in md and 'Not evaluated (1' in md and '## Medians' in md
+    assert all(e['distance_unit'].startswith('unit box') for e in evals.values())
     assert '| all (mean) | 14 | 1 | 1 |' in md
     rows = list(csv.DictReader(open(out/'evaluation_results.csv')))
     assert len(rows) == 15 and sum(r['empty'] == 'failed' for r in rows) == 1
