@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import trimesh
 
-BIN = Path(sys.executable).parent
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
 MESHES = Path(__file__).resolve().parents[2]/'shared'/'meshes'
 SMALL = ['--n_surface', '20000', '--n_iou', '100000']
@@ -19,16 +18,10 @@ def run(fn, *args, cwd=None):
                           cwd=cwd, timeout=600, env=ENV)
 
 @pytest.fixture(scope='module')
-def data(tmp_path_factory):
-    "45 embedded shapes prepared, and the keys of the 15 test shapes"
-    w = tmp_path_factory.mktemp('eval')
-    root = w/'shapes'
-    for cmd in ([str(BIN/'airnets_make_shapes'), '--out', root, '--n', 45, '--seed', 0, '--quiet'],
-                [sys.executable, '-c', 'from airnets.prepare import prepare_cli; prepare_cli()', '--data_root', root, '--quiet']):
-        r = subprocess.run([*map(str, cmd)], capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stdout + r.stderr
+def data(tmp_path_factory, shapes45):
+    "a work folder, the 45 prepared embedded shapes (tests/conftest.py) and the keys of the 15 test shapes"
     from airnets.datasets import read_split
-    return w, root, read_split(root/'split.npz', 'test')
+    return tmp_path_factory.mktemp('eval'), shapes45, read_split(shapes45/'split.npz', 'test')
 
 def hand_made(gen, root, keys, kinds):
     "a generation folder: per key, the ground truth ('itself'), a copy moved by 0.02 ('moved'), an empty mesh or a broken file"

@@ -11,7 +11,6 @@ import torch
 import trimesh
 import yaml
 
-BIN = Path(sys.executable).parent
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
 FIXTURES = Path(__file__).resolve().parents[2]/'shared'/'fixtures'
 TRAIN = dict(epochs=70)   # the tiny AIR-Net of tests/test_train.py: it has left the constant predictor's plateau, barely
@@ -27,14 +26,11 @@ def generate(*args, cwd): return run('airnets.generate:generate_cli', *args, cwd
 def reconstruct(*args, cwd): return run('airnets.generate:reconstruct_cli', *args, cwd=cwd)
 
 @pytest.fixture(scope='module')
-def work(tmp_path_factory):
-    "45 embedded shapes prepared (15 train / 15 val / 15 test) and a tiny AIR-Net trained on them, in experiments/tiny"
+def work(tmp_path_factory, shapes45):
+    "a folder with shapes/ (the 45 prepared embedded shapes of tests/conftest.py, linked) and a tiny AIR-Net trained on them, in experiments/tiny"
     w = tmp_path_factory.mktemp('gen')
     root = w/'shapes'
-    for cmd in ([str(BIN/'airnets_make_shapes'), '--out', root, '--n', 45, '--seed', 0, '--quiet'],
-                [sys.executable, '-c', 'from airnets.prepare import prepare_cli; prepare_cli()', '--data_root', root, '--quiet']):
-        r = subprocess.run([*map(str, cmd)], capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stdout + r.stderr
+    root.symlink_to(shapes45, target_is_directory=True)
     from airnets.config import load_config
     cfg = load_config('tiny').to_dict(); cfg['training'].update(TRAIN)
     (w/'tiny_gen.yaml').write_text(yaml.safe_dump(cfg))

@@ -17,14 +17,9 @@ def train(*args, cwd, timeout=600):
     return subprocess.run([sys.executable, '-c', SCRIPT, *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=ENV)
 
 @pytest.fixture(scope='module')
-def data_root(tmp_path_factory):
-    "45 embedded shapes (15 train / 15 val / 15 test), prepared at the pipeline's full sizes"
-    root = tmp_path_factory.mktemp('data')/'shapes'
-    for cmd in ([str(BIN/'airnets_make_shapes'), '--out', root, '--n', 45, '--seed', 0, '--quiet'],
-                [sys.executable, '-c', 'from airnets.prepare import prepare_cli; prepare_cli()', '--data_root', root, '--quiet']):
-        r = subprocess.run([*map(str, cmd)], capture_output=True, text=True, timeout=600)
-        assert r.returncode == 0, r.stdout + r.stderr
-    return root
+def data_root(shapes45):
+    "45 embedded shapes (15 train / 15 val / 15 test), prepared at the pipeline's full sizes (tests/conftest.py)"
+    return shapes45
 
 def ckpt(exp, e):
     return torch.load(exp/'checkpoints'/f'checkpoint_epoch_{e}.tar', map_location='cpu', weights_only=True)
