@@ -22,7 +22,7 @@ __all__ = ['CONFIG_DIR', 'ENCODER_SCHEMAS', 'DECODER_SCHEMAS', 'SECTIONS', 'MODE
            'AirNetDecoderSection', 'InterpDecoderSection', 'ONetEncoderSection', 'ONetDecoderSection',
            'ConvONetEncoderSection', 'ConvONetDecoderSection', 'IFNetEncoderSection', 'IFNetDecoderSection',
            'ConfigError', 'validate_section', 'Config', 'config_from_dict', 'read_yaml', 'find_config', 'load_config',
-           'config_yaml', 'save_config', 'register_model', 'build_airnet', 'build_model']
+           'config_yaml', 'save_config', 'register_model', 'build_airnet', 'build_onet', 'build_model']
 
 # %% ../nbs/20_config.ipynb #673ed949
 CONFIG_DIR = Path(__file__).parent/'configs' if '__file__' in globals() else Path('../airnets/configs').resolve()  # the packaged YAML files
@@ -320,6 +320,14 @@ def build_airnet(config:Config) -> nn.Module:
     "AIR-Net and its ablations (any AIR-Net encoder with any AIR-Net decoder)"
     from airnets.airnet import AirNet
     return AirNet(config.model_dict())
+
+@register_model('onet')
+def build_onet(config:Config) -> nn.Module:
+    "ONet (nbs/13_onet): ResNet PointNet encoder, conditional-BatchNorm decoder"
+    from airnets.onet import ONet
+    e, d = config.encoder, config.decoder
+    if d.type != 'onet': raise ConfigError(f'{config.source}: the onet encoder needs the onet decoder, got `decoder.type` {d.type!r}')
+    return ONet(e.c_dim, e.hidden_dim, d.hidden_size)
 
 def build_model(config, # a Config, a packaged name or a YAML path
                ) -> nn.Module:
