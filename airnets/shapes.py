@@ -731,7 +731,7 @@ def make_shapes(out, # output folder (created)
 
 # %% ../nbs/02_shapes.ipynb #1d61f9a7
 @call_parse
-def make_shapes_cli(out:str='data', # output folder
+def make_shapes_cli(out:str='data/shapes', # output folder (make demo's data root)
                     n:int=500, # number of shapes, spread evenly over the classes
                     seed:int=0, # dataset seed
                     workers:int=None, # processes (default min(cpus, 8); 0 or 1: no subprocesses)
