@@ -22,7 +22,8 @@ __all__ = ['CONFIG_DIR', 'ENCODER_SCHEMAS', 'DECODER_SCHEMAS', 'SECTIONS', 'MODE
            'AirNetDecoderSection', 'InterpDecoderSection', 'ONetEncoderSection', 'ONetDecoderSection',
            'ConvONetEncoderSection', 'ConvONetDecoderSection', 'IFNetEncoderSection', 'IFNetDecoderSection',
            'ConfigError', 'validate_section', 'Config', 'config_from_dict', 'read_yaml', 'find_config', 'load_config',
-           'config_yaml', 'save_config', 'register_model', 'build_airnet', 'build_onet', 'build_model']
+           'config_yaml', 'save_config', 'register_model', 'build_airnet', 'build_onet', 'build_convonet',
+           'build_ifnet', 'build_model']
 
 # %% ../nbs/20_config.ipynb #673ed949
 CONFIG_DIR = Path(__file__).parent/'configs' if '__file__' in globals() else Path('../airnets/configs').resolve()  # the packaged YAML files
@@ -138,39 +139,54 @@ class ONetDecoderSection(Section):
 
 @register_section(ENCODER_SCHEMAS, 'convonet')
 class ConvONetEncoderSection(Section):
-    "ConvONet's local-pooling PointNet with 2-D U-Nets on feature planes"
+    "ConvONet's local-pooling PointNet with U-Nets on feature planes or a feature grid"
     type: Literal['convonet']
     c_dim: PositiveInt = 32                 # feature width of the planes
     hidden_dim: PositiveInt = 32            # width of the PointNet
-    plane_type: list[Literal['xz', 'xy', 'yz', 'grid']] = Field(['xz', 'xy', 'yz'], min_length=1)  # feature planes (or 'grid': a 3-D volume)
+    plane_type: list[Literal['xz', 'xy', 'yz', 'grid']] = Field(['xz', 'xy', 'yz'], min_length=1)  # feature planes and/or 'grid' (a 3-D volume)
     plane_resolution: PositiveInt = 64      # cells per side of each plane
-    grid_resolution: Optional[PositiveInt] = None  # cells per side of the 3-D grid ('grid' only)
-    unet: bool = True                       # a 2-D U-Net on each plane
+    grid_resolution: PositiveInt = 32       # cells per side of the 3-D grid ('grid' only)
+    unet: bool = True                       # a 2-D U-Net on the planes
     unet3d: bool = False                    # a 3-D U-Net on the grid
-    padding: NonNegativeFloat = 0.02        # margin of the unit cube mapped to the planes
+    padding: NonNegativeFloat = 0.02        # margin of the unit cube mapped to the planes (ConvONet's own configs: 0.1)
     scatter_type: Literal['max', 'mean'] = 'max'  # local pooling
-    n_blocks: PositiveInt = 5               # ResNet blocks of the PointNet
+    n_blocks: PositiveInt = Field(5, ge=2)  # ResNet blocks of the PointNet
+    unet_depth: PositiveInt = 4             # levels of the 2-D U-Net
+    unet_start_filts: PositiveInt = 32      # channels of its first level
+    unet3d_num_levels: PositiveInt = 3      # levels of the 3-D U-Net
+    unet3d_f_maps: PositiveInt = 32         # channels of its first level
+
+    @model_validator(mode='after')
+    def _divisible(self):
+        planes = [k for k in self.plane_type if k != 'grid']
+        if planes and self.unet and self.plane_resolution % 2**(self.unet_depth - 1):
+            raise ValueError(f'plane_resolution {self.plane_resolution} must be divisible by {2**(self.unet_depth - 1)} for a U-Net of depth {self.unet_depth}')
+        if 'grid' in self.plane_type and self.unet3d and self.grid_resolution % 2**(self.unet3d_num_levels - 1):
+            raise ValueError(f'grid_resolution {self.grid_resolution} must be divisible by {2**(self.unet3d_num_levels - 1)} for a 3-D U-Net of {self.unet3d_num_levels} levels')
+        return self
 
 @register_section(DECODER_SCHEMAS, 'convonet')
 class ConvONetDecoderSection(Section):
     "ConvONet's local decoder"
     type: Literal['convonet']
-    sample_mode: Literal['bilinear', 'nearest'] = 'bilinear'  # how features are read from the planes
+    sample_mode: Literal['bilinear', 'nearest'] = 'bilinear'  # how features are read from the maps (bilinear: trilinear in the grid)
     hidden_size: PositiveInt = 32           # width of the decoder
     n_blocks: PositiveInt = 5               # ResNet blocks
     padding: NonNegativeFloat = 0.02        # as the encoder's
+    align_corners: bool = True              # ConvONet's grid_sample convention (false: pixels at their cell centres)
 
 @register_section(ENCODER_SCHEMAS, 'ifnet')
 class IFNetEncoderSection(Section):
     "IF-Net's 3-D convolutional encoder of the voxelised input"
     type: Literal['ifnet']
-    resolution: PositiveInt = 128           # voxels per side of the input grid
+    resolution: PositiveInt = Field(128, multiple_of=16)  # voxels per side of the input grid (4 poolings: a multiple of 16)
 
 @register_section(DECODER_SCHEMAS, 'ifnet')
 class IFNetDecoderSection(Section):
     "IF-Net's decoder over multi-scale grid features"
     type: Literal['ifnet']
     hidden_dim: PositiveInt = 256           # width of the point-wise layers
+    displacement: NonNegativeFloat = 0.0722 # offset of the 6 extra samples, in grid_sample units [-1, 1]
 
 # %% ../nbs/20_config.ipynb #78872079
 class ConfigError(ValueError): "A config that cannot be used; the message names the file and the key"
@@ -325,9 +341,30 @@ def build_airnet(config:Config) -> nn.Module:
 def build_onet(config:Config) -> nn.Module:
     "ONet (nbs/13_onet): ResNet PointNet encoder, conditional-BatchNorm decoder"
     from airnets.onet import ONet
+    _same_type(config, 'onet')
     e, d = config.encoder, config.decoder
-    if d.type != 'onet': raise ConfigError(f'{config.source}: the onet encoder needs the onet decoder, got `decoder.type` {d.type!r}')
     return ONet(e.c_dim, e.hidden_dim, d.hidden_size)
+
+def _same_type(config:Config, t:str):
+    if config.decoder.type != t: raise ConfigError(f'{config.source}: the {t} encoder needs the {t} decoder, got `decoder.type` {config.decoder.type!r}')
+
+@register_model('convonet')
+def build_convonet(config:Config) -> nn.Module:
+    "ConvONet (nbs/14_convonet): local-pool PointNet, U-Nets on planes or a grid, local decoder"
+    from airnets.convonet import ConvONet, LocalDecoder, LocalPoolPointnet
+    _same_type(config, 'convonet')
+    e, d = config.encoder, config.decoder
+    if e.padding != d.padding: raise ConfigError(f'{config.source}: `encoder.padding` ({e.padding}) and `decoder.padding` ({d.padding}) must be equal')
+    enc = LocalPoolPointnet(e.c_dim, 3, e.hidden_dim, e.plane_type, e.plane_resolution, e.grid_resolution, e.unet, e.unet3d, e.padding,
+                            e.scatter_type, e.n_blocks, e.unet_depth, e.unet_start_filts, e.unet3d_num_levels, e.unet3d_f_maps)
+    return ConvONet(enc, LocalDecoder(3, e.c_dim, d.hidden_size, d.n_blocks, d.sample_mode, d.padding, d.align_corners))
+
+@register_model('ifnet')
+def build_ifnet(config:Config) -> nn.Module:
+    "IF-Net (nbs/15_ifnet): 3-D CNN on the voxelised input, features at 7 displaced points"
+    from airnets.ifnet import IFNet
+    _same_type(config, 'ifnet')
+    return IFNet(config.decoder.hidden_dim, config.decoder.displacement)
 
 def build_model(config, # a Config, a packaged name or a YAML path
                ) -> nn.Module:
