@@ -19,7 +19,8 @@ from .fps import farthest_point_sample
 
 # %% auto #0
 __all__ = ['AIRNET_CONFIGS', 'ENCODERS', 'DECODERS', 'get_config', 'AirNetEncoder', 'AirNetDecoder', 'AirNet', 'count_parameters',
-           'PointNetSetAbstraction', 'PointNetEncoder', 'InterpDecoder', 'CheckpointError', 'load_reference_checkpoint']
+           'PointNetSetAbstraction', 'PointNetEncoder', 'InterpDecoder', 'CheckpointError', 'read_weights',
+           'load_reference_checkpoint']
 
 # %% ../nbs/12_airnet.ipynb #2550877f
 _DECODER = dict(type='airnet', decoder_attn_dim=200, decoder_nneigh=7, decoder_hidden_dim=128, decoder_nblocks=5)
@@ -245,6 +246,22 @@ AIRNET_CONFIGS.update({
 # %% ../nbs/12_airnet.ipynb #1c4716c8
 class CheckpointError(ValueError): "A checkpoint that does not fit the model; the message lists the keys"
 
+def read_weights(path, # a torch file of tensors, dicts, lists, numbers and strings
+                 required=('encoder_state_dict', 'decoder_state_dict'), # keys the dict must have
+                 kind:str='a model checkpoint', # what it must be, for the message
+                ) -> dict:
+    "A checkpoint read safely (`weights_only=True`; torch's version string is the one class allowed), or CheckpointError naming the file"
+    from torch.torch_version import TorchVersion
+    path = Path(path)
+    if not path.is_file(): raise CheckpointError(f'{path}: no such checkpoint')
+    try:
+        with torch.serialization.safe_globals([TorchVersion]): state = torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f'{path}: unreadable, truncated or not a weights-only torch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') from None
+    if not isinstance(state, dict) or not set(required) <= set(state):
+        raise CheckpointError(f"{path}: not {kind} (needs {', '.join(required)})")
+    return state
+
 def _load_half(module, state, path, part):
     own = module.state_dict()
     missing = sorted(set(own) - set(state)); unexpected = sorted(set(state) - set(own))
@@ -260,14 +277,7 @@ def load_reference_checkpoint(path, # a checkpoint in the reference's layout (en
                               config='airnet300', # its config: a name from AIRNET_CONFIGS or a config dict
                              ) -> AirNet: # the model, in eval mode
     "An `AirNet` with the weights of a reference AIR-Nets checkpoint, read safely (`weights_only=True`)"
-    from torch.torch_version import TorchVersion
-    path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f'{path}: no such checkpoint')
-    try:
-        with torch.serialization.safe_globals([TorchVersion]): ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f'{path}: cannot be read as a weights-only torch checkpoint ({type(e).__name__}: {e})') from e
-    if not isinstance(ckpt, dict) or not {'encoder_state_dict', 'decoder_state_dict'} <= set(ckpt):
-        raise CheckpointError(f'{path}: not a reference checkpoint (needs encoder_state_dict and decoder_state_dict)')
+    ckpt = read_weights(path, kind='a reference checkpoint')
     model = AirNet(config)
     _load_half(model.encoder, ckpt['encoder_state_dict'], path, 'encoder')
     _load_half(model.decoder, ckpt['decoder_state_dict'], path, 'decoder')

@@ -153,9 +153,8 @@ def furthest_point_sample(xyz:Tensor, # [B, N, 3] float32 points
 def load_reference_fixture(path, # a reference dump (`reference_airnet300.pt`): tensors, dicts and strings only
                           ) -> dict:
     "Load a reference-output fixture safely: `weights_only=True`, plus the one class it stores (torch's version string)"
-    from torch.torch_version import TorchVersion
-    with torch.serialization.safe_globals([TorchVersion]):
-        return torch.load(path, map_location='cpu', weights_only=True)
+    from airnets.airnet import read_weights   # here, not at the top: airnets.airnet imports this module
+    return read_weights(path, ('inputs', 'eval'), 'a reference fixture')
 
 # %% ../nbs/10_fps.ipynb #a13175d8
 def demo_cloud(n:int=3000, # number of points

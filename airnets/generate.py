@@ -14,7 +14,7 @@ import trimesh
 from torch import nn
 from tqdm.auto import tqdm
 
-from .airnet import CheckpointError, _load_half
+from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic
@@ -24,10 +24,10 @@ from .train import EpochDraws, checkpoint_path, list_checkpoints, make_dataset, 
 
 # %% auto #0
 __all__ = ['CONFIG_FILES', 'MESH_FILE', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'DEFAULT_ROOTS', 'experiment_config_file',
-           'read_weights', 'choose_checkpoint', 'TrainedModel', 'model_from_state', 'load_experiment',
-           'load_checkpoint_file', 'Generator', 'generation_dir', 'GenerationSummary', 'write_mesh', 'generate_split',
-           'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs',
-           'reconstruct_points', 'generate_cli', 'reconstruct_cli']
+           'choose_checkpoint', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
+           'Generator', 'generation_dir', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError',
+           'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs', 'reconstruct_points',
+           'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -38,19 +38,6 @@ def experiment_config_file(exp_dir) -> Path: # experiments/<exp> -> its config f
         if (Path(exp_dir)/name).is_file(): return Path(exp_dir)/name
     raise UsageError(f'{exp_dir}: no config.yaml (nor the reference\'s configs.yaml): not an experiment folder' +
                      ('' if Path(exp_dir).is_dir() else ' (the folder does not exist)'))
-
-def read_weights(path) -> dict: # a checkpoint file -> its dict
-    "A checkpoint read with weights_only=True: ours or the reference's (needs encoder_state_dict and decoder_state_dict)"
-    from torch.torch_version import TorchVersion
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f'{path}: no such checkpoint')
-    try:
-        with torch.serialization.safe_globals([TorchVersion]): state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f'{path}: unreadable, truncated or not a weights-only torch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') from None
-    if not isinstance(state, dict) or not {'encoder_state_dict', 'decoder_state_dict'} <= set(state):
-        raise CheckpointError(f'{path}: not a model checkpoint (needs encoder_state_dict and decoder_state_dict)')
-    return state
 
 def choose_checkpoint(exp_dir, # experiments/<exp>
                       checkpoint:int|None=None, # an epoch: checkpoints/checkpoint_epoch_<checkpoint>.tar

@@ -19,7 +19,7 @@ from torch.utils.data.distributed import DistributedSampler
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .airnet import CheckpointError, _load_half
+from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config, save_config
 from .datasets import ShapeReconstructionDataset, read_split
 from .files import remove_partials, write_atomic
@@ -142,13 +142,7 @@ def save_checkpoint(path, # where (written atomically)
 
 def read_checkpoint(path) -> dict:
     "A checkpoint read with weights_only=True, or CheckpointError naming the file"
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f'{path}: no such checkpoint')
-    try: state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e: raise CheckpointError(f'{path}: unreadable, truncated or not a weights-only torch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') from None
-    if not isinstance(state, dict) or not {'epoch', 'encoder_state_dict', 'decoder_state_dict'} <= set(state):
-        raise CheckpointError(f'{path}: not an airnets checkpoint (needs epoch, encoder_state_dict, decoder_state_dict)')
-    return state
+    return read_weights(path, ('epoch', 'encoder_state_dict', 'decoder_state_dict'), 'an airnets checkpoint')
 
 def newest_checkpoint(exp_dir, # the experiment folder
                       log=print, # reports each checkpoint that cannot be read

@@ -1,4 +1,5 @@
-"""AIR-Net training and inference speed on the CPU: airnets' optimised blocks against a reference-style path, in one table.
+"""AIR-Net training and inference speed on the CPU: airnets' optimised blocks against a reference-style path, and the
+four models (AIR-Net, ONet, ConvONet, IF-Net) side by side.
 
 What it measures (random weights from a fixed seed, points uniform in [-0.5, 0.5]^3, queries in [-0.55, 0.55]^3):
 
@@ -29,6 +30,14 @@ throughput (> 1: ours is faster). Run it directly:
     python bench/model.py [--quick] [--repeats N] [--threads T] [--out table.md]
 
 --quick uses small sizes (batch 2, 1000 queries, 20,000 decoder queries) to check that the script works.
+
+The second table ("the four models") builds every model from its packaged full-size config (`build_model`):
+airnet300 and airnet3000, onet, convonet (three 64^2 planes), convonet_grid (32^3) and ifnet (128^3 voxel input),
+each at its config's input size (300 or 3000 points; IF-Net gets the 3000 points voxelised), batch 4 (--quick: 1),
+2000 queries (the baselines' `npoints_decoder`), training mode, and reports samples per second for the forward pass
+and for forward+backward, and the peak RSS growth of forward+backward, each in a fresh process. The ratio column is
+each model's forward+backward throughput over AIR-Net's (airnet3000, the dense model that the paper compares with the
+baselines at 3000 points), measured in the same run. `--models` runs this table alone.
 """
 from __future__ import annotations
 
@@ -48,7 +57,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout, installed or not
 import airnets.attention as attention  # noqa: E402
-from airnets.airnet import AirNet  # noqa: E402
+from airnets.airnet import AirNet, count_parameters  # noqa: E402
+from airnets.config import build_model, load_config  # noqa: E402
 from report import cpu_model, emit, render_table  # noqa: E402
 
 SEED = 0
@@ -57,6 +67,44 @@ FULL = dict(airnet300=dict(batch=16, points=300, queries=1000), airnet3000=dict(
 QUICK = dict(airnet300=dict(batch=2, points=300, queries=1000), airnet3000=dict(batch=2, points=3000, queries=1000),
              decoder=dict(config='airnet3000', queries=20_000))
 IMPLS = ('ours', 'reference-style')
+ALL_MODELS = ('airnet300', 'airnet3000', 'onet', 'convonet', 'convonet_grid', 'ifnet')
+MODEL_SIZES = dict(full=dict(batch=4, queries=2000), quick=dict(batch=1, queries=500))
+BASE_MODEL = 'airnet3000'
+
+
+def model_inputs(name: str, batch: int, g: torch.Generator):
+    """The model's input for `batch` clouds of its config's size: points in [-0.5, 0.5]^3, voxelised for IF-Net."""
+    c = load_config(name)
+    pts = torch.rand(batch, c.training.pc_samples, 3, generator=g) - 0.5
+    if c.encoder.type != 'ifnet':
+        return pts, c.training.pc_samples
+    from airnets.datasets import voxelize_nearest
+    return torch.from_numpy(__import__('numpy').stack([voxelize_nearest(p.numpy(), c.encoder.resolution) for p in pts])), c.training.pc_samples
+
+
+def model_worker(task: str, name: str, sizes: dict, repeats: int) -> dict:
+    """Forward or forward+backward of a packaged config's model in this (fresh) process."""
+    torch.manual_seed(SEED)
+    g = torch.Generator().manual_seed(SEED)
+    model = build_model(name).train()
+    x, n_points = model_inputs(name, sizes['batch'], g)
+    qry = (torch.rand(sizes['batch'], sizes['queries'], 3, generator=g) - 0.5) * 1.1
+    tgt = (torch.rand(sizes['batch'], sizes['queries'], generator=g) < 0.5).float()
+    base = peak_rss_mb()
+    def run():
+        out = model(x, qry)
+        if task == 'model_step':
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(out, tgt)
+            model.zero_grad(set_to_none=True)
+            loss.backward()
+        return out
+    run()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return dict(seconds=statistics.median(times), runs=repeats, peak_mb=peak_rss_mb() - base, params=count_parameters(model), points=n_points)
 COMPILED = 'ours + torch.compile'
 
 
@@ -84,6 +132,8 @@ def peak_rss_mb() -> float:
 # ---------------------------------------------------------------------------------------------- worker (subprocess)
 def worker(task: str, config: str, impl: str, sizes: dict, repeats: int) -> dict:
     """Time one task in this (fresh) process; returns seconds per run, runs and the peak RSS growth in MB."""
+    if task.startswith('model_'):
+        return model_worker(task, config, sizes, repeats)
     use_impl(impl)
     torch.manual_seed(SEED)
     g = torch.Generator().manual_seed(SEED)
@@ -164,30 +214,10 @@ def fmt_mb(r: dict) -> str:
 
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
-    ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement after the warm-up (default 3)")
-    ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                    help=f"torch threads in every measurement (default {torch.get_num_threads()})")
-    ap.add_argument("--only", choices=['ours', 'reference-style'], help="measure one implementation only")
-    ap.add_argument("--compile", action="store_true",
-                    help="also measure ours with torch.compile on the encoder's blocks (training rows only)")
-    ap.add_argument("--out", type=Path, help="also write the table as markdown to this file")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    if args.worker:
-        w = json.loads(args.worker)
-        torch.set_num_threads(w['threads'])
-        print(json.dumps(worker(w['task'], w['config'], w['impl'], w['sizes'], w['repeats'])))
-        return 0
-    if args.repeats < 1:
-        ap.error("--repeats must be >= 1")
-
+def airnet_table(args) -> str:
+    """AIR-Net: ours against the reference-style path."""
     sizes = QUICK if args.quick else FULL
     impls = [args.only] if args.only else list(IMPLS)
-    load = os.getloadavg()
-    start = time.perf_counter()
     res = {}
     for config in ('airnet300', 'airnet3000'):
         for task in ('forward', 'step'):
@@ -199,7 +229,6 @@ def main(argv: list[str] | None = None) -> int:
     dec = sizes['decoder']
     for impl in impls:
         res['decoder', dec['config'], impl] = measure('decoder', dec['config'], impl, dec, args.repeats, args.threads)
-    wall = time.perf_counter() - start
 
     header = ['measurement'] + [f'{i}' for i in impls] + (['ours / reference-style'] if len(impls) == 2 else [])
     rows = []
@@ -225,18 +254,72 @@ def main(argv: list[str] | None = None) -> int:
                          f"{r.get('warm_up_s', float('nan')):.0f} s)", fmt_rate(r, s['batch'], 'samples/s')]
                         + ['-'] * (len(impls) - 1) + ([f"{fmt_ratio(r, o)} of ours"] if len(impls) == 2 else []))
 
+    return "\n".join(["## AIR-Net: ours against the reference-style path", "",
+        render_table(header, rows), "",
+        "- forward: training mode with autograd on; forward+backward: forward, BCE-with-logits loss, backward.",
+        "- reference-style: `attention.FUSED = False` (plain block equations) and full-argsort kNN.",
+        "- peak RSS growth: ru_maxrss of a fresh process per measurement, from before the first forward to the end.",
+    ])
+
+
+def models_table(args) -> str:
+    """The four models at their full-size configs: forward and forward+backward throughput, peak memory."""
+    sizes = MODEL_SIZES['quick' if args.quick else 'full']
+    res = {(t, n): measure(t, n, 'ours', sizes, args.repeats, args.threads) for n in ALL_MODELS for t in ('model_forward', 'model_step')}
+    base = res['model_step', BASE_MODEL]
+    header = ['model (config)', 'parameters', 'input', 'forward', 'forward+backward', 'peak RSS, forward+backward',
+              f'forward+backward vs AIR-Net ({BASE_MODEL})']
+    rows = []
+    for n in ALL_MODELS:
+        f, s = res['model_forward', n], res['model_step', n]
+        c = load_config(n)
+        inp = f"{c.training.pc_samples:,} points" + (f" -> {c.encoder.resolution}^3 voxels" if c.encoder.type == 'ifnet' else '')
+        rows.append([n, f"{s.get('params', 0):,}" if 'error' not in s else 'n/a', inp,
+                     fmt_rate(f, sizes['batch'], 'samples/s'), fmt_rate(s, sizes['batch'], 'samples/s'), fmt_mb(s),
+                     fmt_ratio(s, base) if n != BASE_MODEL else '1.00x'])
+    return "\n".join([f"## The four models (batch {sizes['batch']}, {sizes['queries']:,} queries, training mode)", "",
+        render_table(header, rows), "",
+        "- full-size packaged configs (the AIR-Nets repo's); IF-Net's input is the cloud voxelised at 128^3 (not timed).",
+        f"- the ratio is forward+backward throughput over {BASE_MODEL}'s (> 1: faster than AIR-Net).", ""])
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes, to check the script")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per measurement after the warm-up (default 3)")
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                    help=f"torch threads in every measurement (default {torch.get_num_threads()})")
+    ap.add_argument("--only", choices=['ours', 'reference-style'], help="measure one implementation only")
+    ap.add_argument("--compile", action="store_true",
+                    help="also measure ours with torch.compile on the encoder's blocks (training rows only)")
+    ap.add_argument("--models", action="store_true", help="only the table of the four models")
+    ap.add_argument("--out", type=Path, help="also write the table as markdown to this file")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        w = json.loads(args.worker)
+        torch.set_num_threads(w['threads'])
+        print(json.dumps(worker(w['task'], w['config'], w['impl'], w['sizes'], w['repeats'])))
+        return 0
+    if args.repeats < 1:
+        ap.error("--repeats must be >= 1")
+
+    load = os.getloadavg()
+    start = time.perf_counter()
+    parts = []
+    if not args.models:
+        parts.append(airnet_table(args))
+    parts.append(models_table(args))
+    wall = time.perf_counter() - start
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join([
-        f"# AIR-Net speed on the CPU ({date})", "",
+        f"# Model speed on the CPU ({date})", "",
         f"- CPU: {cpu_model()}, {os.cpu_count()} logical cores; {platform.system()} {platform.release()}; "
         f"load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} (1 / 5 / 15 min) at the start, "
         f"{os.getloadavg()[0]:.2f} at the end (other work on the machine distorts the times)",
         f"- Python {platform.python_version()}, torch {torch.__version__}, {args.threads} torch threads; "
         f"median of {args.repeats} runs after a warm-up{'; --quick sizes' if args.quick else ''}", "",
-        render_table(header, rows), "",
-        "- forward: training mode with autograd on; forward+backward: forward, BCE-with-logits loss, backward.",
-        "- reference-style: `attention.FUSED = False` (plain block equations) and full-argsort kNN.",
-        "- peak RSS growth: ru_maxrss of a fresh process per measurement, from before the first forward to the end.",
+        *parts,
         f"- Whole benchmark: {wall:.0f} s wall time.", "",
     ])
     emit(text, args.out)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: the performance tables in bench/: bench/fps.py (farthest point sampling on the CPU) and bench/prep.py
 # (data preparation: seconds per mesh and step, labelled points per second; needs ../shared/meshes) and bench/model.py
-# (AIR-Net training and inference throughput and memory against a reference-style path) and bench/train.py (training
+# (AIR-Net training and inference throughput and memory against a reference-style path; the four models, AIR-Net, ONet, ConvONet and IF-Net, side by side) and bench/train.py (training
 # steps per second and peak RSS: plain loop, Trainer, 2-process DDP) and bench/mise.py (mesh extraction: MISE against the
 # dense grid, points evaluated and seconds; the MISE bookkeeping alone) and bench/evaluate.py (seconds per object for each
 # metric, and the agreement with point-cloud-utils on ../shared/meshes).
