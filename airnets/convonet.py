@@ -58,10 +58,11 @@ def scatter_cells(features:Tensor, # [B, T, C] point features
 def local_max(features:Tensor, # [B, T, C]
               index:Tensor, # [B, T] flat cell of each point
               n_cells:int, # cells in the plane or grid
-             ) -> Tensor: # [B, T, C]: each point gets the max over its cell
-    "The max-pooled feature of every point's cell, gathered back to the points"
+              reduce:str='amax', # 'amax' (ConvONet's default) or 'mean'
+             ) -> Tensor: # [B, T, C]: each point gets the max (or mean) over its cell
+    "The pooled feature of every point's cell, gathered back to the points"
     B, T, C = features.shape
-    cells = scatter_cells(features, index, n_cells, 'amax')
+    cells = scatter_cells(features, index, n_cells, reduce)
     return cells.gather(2, index.unsqueeze(1).expand(B, C, T)).transpose(1, 2)
 
 # %% ../nbs/14_convonet.ipynb #9a2321dc
@@ -215,11 +216,7 @@ class LocalPoolPointnet(nn.Module):
         index = {k: cell_index(normalize_coordinates(p, k, self.padding), self.resolution(k)) for k in self.kinds}
         net = self.blocks[0](self.fc_pos(p))
         for block in self.blocks[1:]:
-            if self.reduce == 'amax': pooled = sum(local_max(net, index[k], self.n_cells(k)) for k in self.kinds)
-            else:
-                B, T, C = net.shape
-                pooled = sum(scatter_cells(net, index[k], self.n_cells(k), 'mean').gather(2, index[k].unsqueeze(1).expand(B, C, T)).transpose(1, 2)
-                             for k in self.kinds)
+            pooled = sum(local_max(net, index[k], self.n_cells(k), self.reduce) for k in self.kinds)
             net = block(torch.cat([net, pooled], -1))
         c = self.fc_c(net)
         return {k: self.feature_map(c, index[k], k) for k in self.kinds}
