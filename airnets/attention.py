@@ -23,7 +23,9 @@ def square_distance(a:Tensor, # [B, N, 3] points
                     b:Tensor, # [B, M, 3] points
                    ) -> Tensor: # [B, N, M] squared distances
     "Squared Euclidean distances between every point of `a` and every point of `b`"
-    return ((a[:, :, None] - b[:, None]) ** 2).sum(-1)
+    d = torch.sub(a[:, :, None, 0], b[:, None, :, 0]).square_()  # one coordinate at a time, in place: no [B, N, M, 3] temporary
+    for i in (1, 2): d.add_(torch.sub(a[:, :, None, i], b[:, None, :, i]).square_())
+    return d
 
 def knn(query:Tensor, # [B, Q, 3] query points
         ref:Tensor, # [B, M, 3] reference points
