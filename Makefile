@@ -6,23 +6,34 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.airnets-setup
 
-.PHONY: setup demo test docs lab bench export clean
+.PHONY: setup shapes demo weights compare test docs lab bench export clean
 setup: $(STAMP)
 
 $(STAMP): setup.py settings.ini $(wildcard csrc/*)
 	VENV=$(VENV) bash tools/setup.sh
 	touch $@
 
-DEMO_SHAPES ?= 60
-demo: $(STAMP)          ## the main job on the embedded default data: make and prepare shapes, the FPS demo, train a small AIR-Net, reconstruct and evaluate the test shapes
+DEMO_SHAPES ?= 120
+DEMO_GEN = $$(ls -td experiments/demo/evaluation_*_@64x2/generation | head -1)
+shapes: $(STAMP)        ## the embedded dataset: $(DEMO_SHAPES) procedural shapes in data/shapes, prepared (skipped when done)
 	$(BIN)/airnets_make_shapes --out data/shapes --n $(DEMO_SHAPES) --seed 0 --quiet
 	$(BIN)/airnets_prepare --data_root data/shapes
+
+demo: shapes            ## the main job on the embedded data: the FPS demo, train a small AIR-Net (12 minutes at most), reconstruct and evaluate the test shapes, write experiments/demo/report/
 	$(BIN)/airnets_fps_demo --out experiments/fps_demo
 	$(BIN)/airnets_train -exp_name demo -cfg_file demo -data_type ifnet --data_root data/shapes
 	$(BIN)/airnets_generate -exp_name demo -data_type ifnet --data_root data/shapes
-	GEN=$$(ls -td experiments/demo/evaluation_*_@64x2/generation | head -1) && \
+	GEN=$(DEMO_GEN) && \
 	  $(BIN)/airnets_evaluate -generation_path $$GEN -data_type ifnet --quiet && \
-	  $(BIN)/airnets_evaluate_gather -generation_path $$GEN -data_type ifnet
+	  $(BIN)/airnets_evaluate_gather -generation_path $$GEN -data_type ifnet && \
+	  $(BIN)/airnets_report -exp_name demo -generation_path $$GEN
+
+weights: demo           ## rebuild the shipped weights: make demo's best checkpoint, with its test scores, into airnets/weights/demo.pt
+	$(BIN)/airnets_export_weights -exp_name demo -o airnets/weights/demo.pt --generation_path $(DEMO_GEN) \
+	  --data "the embedded dataset: airnets_make_shapes --n $(DEMO_SHAPES) --seed 0 (75 train / 15 val / 30 test shapes, 15 classes), prepared by airnets_prepare"
+
+compare: shapes         ## the four models at the same CPU budget, 300 and 3000 input points, noise 0.005: bench/comparison.md
+	$(BIN)/python bench/compare.py
 
 test: $(STAMP)          ## every test: export/clean check, nvcc compile check, notebooks, docs site + browser, pytest
 	VENV=$(VENV) bash tools/test.sh

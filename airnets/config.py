@@ -38,7 +38,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra='forbid', strict=True, validate_default=True)
 
 class Training(Section):
-    "How a model is optimised (the reference's `training` keys, plus epochs, seed, amp, val_batch_size)"
+    "How a model is optimised (the reference's `training` keys, plus epochs, seed, amp, val_batch_size, max_minutes)"
     batch_size: PositiveInt = 64                # shapes per optimisation step, all processes together
     ckpt: Optional[NonNegativeInt] = None       # resume from this epoch's checkpoint (None: the newest)
     grad_clip: Optional[PositiveFloat] = None   # max gradient norm, applied to encoder and decoder separately (None: off)
@@ -51,6 +51,7 @@ class Training(Section):
     seed: int = 0                               # seeds the model's initial weights, the order and every random draw
     amp: Optional[Literal['bf16', 'fp16']] = None    # autocast dtype on GPU (fp16 adds a gradient scaler); None: float32
     val_batch_size: Optional[PositiveInt] = None     # shapes per validation batch (None: batch_size)
+    max_minutes: Optional[PositiveFloat] = None      # a compute budget: stop after the first epoch that ends past this many minutes of training, summed over resumes (None: no budget)
 
 class Mode(Section):
     "How the inputs are corrupted"

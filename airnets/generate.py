@@ -367,7 +367,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     exp_name:str=None, # a trained experiment in <exp_root>
                     checkpoint:int=None, # its epoch (default: the best, else the newest)
                     ckpt_name:str=None, # or a checkpoint file in its checkpoints/
-                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file)
+                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name; default: the shipped 'demo'
                     cfg_file:str=None, # the config for --model
                     method:str='mise', # mise or mcubes
                     mise_res:int=64, # MISE: root voxels per axis
@@ -386,14 +386,18 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')
-    if bool(exp_name) == bool(model): raise UsageError('give either -exp_name (a trained experiment) or --model (a checkpoint file)')
+    if exp_name and model: raise UsageError('give -exp_name (a trained experiment) or --model (a checkpoint file or a shipped model), not both')
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')
     _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold)
     warn = lambda m: print(f'airnets_reconstruct: warning: {m}', file=sys.stderr)
     try:
         points = check_points(read_point_cloud(input), input, drop_nonfinite, warn)
         dev = resolve_device(device)
-        trained = load_experiment(Path(exp_root)/exp_name, checkpoint, ckpt_name, dev) if exp_name else load_checkpoint_file(model, cfg_file, dev)
+        if exp_name: trained = load_experiment(Path(exp_root)/exp_name, checkpoint, ckpt_name, dev)
+        elif model is None or (not Path(model).exists() and re.fullmatch(r'[\w.-]+', model) and not model.endswith(('.pt', '.tar', '.pth'))):
+            from airnets.pretrained import load_pretrained  # the weights shipped in the package
+            trained = load_pretrained(model or 'demo', dev)
+        else: trained = load_checkpoint_file(model, cfg_file, dev)
     except (ConfigError, CheckpointError, PointCloudError) as e: raise UsageError(str(e)) from None
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces)
     t = time.perf_counter()

@@ -154,7 +154,7 @@ def newest_checkpoint(exp_dir, # the experiment folder
     return None, None
 
 # %% ../nbs/21_train.ipynb #7348347d
-RESUMABLE_KEYS = ('epochs', 'ckpt')  # training keys that may change between a run and its resume
+RESUMABLE_KEYS = ('epochs', 'ckpt', 'max_minutes')  # training keys that may change between a run and its resume
 
 def _run_identity(d:dict) -> dict:
     return {**d, 'training': {k: v for k, v in d['training'].items() if k not in RESUMABLE_KEYS}}
@@ -350,6 +350,14 @@ def validate(self:Trainer) -> float|None: # the mean BCE over all validation poi
 
 # %% ../nbs/21_train.ipynb #53e9d4b2
 @patch
+def minutes_trained(self:Trainer) -> float: return sum(r['seconds'] for r in self.history) / 60  # training time of every epoch so far, resumed runs included
+
+@patch
+def out_of_budget(self:Trainer) -> bool: # True once `training.max_minutes` is spent
+    b = self.config.training.max_minutes
+    return b is not None and self.minutes_trained() >= b
+
+@patch
 def _writer(self:Trainer):
     if not self.d.main: return None
     from torch.utils.tensorboard import SummaryWriter
@@ -357,17 +365,20 @@ def _writer(self:Trainer):
 
 @patch
 def fit(self:Trainer) -> list: # one dict per epoch: epoch, train_loss, train_loss_last, val_loss, lr, seconds
-    "Train until `training.epochs` epochs are done"
+    "Train until `training.epochs` epochs are done, or until `training.max_minutes` of training time are spent"
     t = self.config.training
     if self.epoch >= t.epochs:
         self.log(f'{self.exp_dir}: {self.epoch} epochs are done already (training.epochs = {t.epochs}); pass --epochs to train longer')
+        return self.history
+    if self.out_of_budget():
+        self.log(f'{self.exp_dir}: the budget of {t.max_minutes:g} minutes is spent ({self.minutes_trained():.1f} minutes, {self.epoch} epochs); pass --max_minutes to train longer')
         return self.history
     n_par = sum(p.numel() for p in self.model.parameters())
     self.log(f'{self.exp_dir.name}: {_model_name(self.config.to_dict())}, {n_par:,} parameters, {len(self.train_set)} training / {len(self.val_set or [])} validation shapes, '
              f'{self.d.world_size} process(es) on {self.d.device.type}' + (f', resuming after epoch {self.epoch} ({self.resumed_from.name})' if self.resumed_from else ''))
     writer = self._writer()
     try:
-        while self.epoch < t.epochs:
+        while self.epoch < t.epochs and not self.out_of_budget():
             t0, lr = time.perf_counter(), self.opt.param_groups[0]['lr']
             tr = self.train_epoch()
             val = self.validate()
@@ -384,6 +395,7 @@ def fit(self:Trainer) -> list: # one dict per epoch: epoch, train_loss, train_lo
                 if best: write_atomic(self.exp_dir/'val_min.json', json.dumps(dict(epoch=self.best_epoch, val_loss=self.best_val_loss)) + '\n')
             vs = 'no validation shapes' if val is None else f'val loss {val:.4f}' + (' (best)' if best else f' (best {self.best_val_loss:.4f}, epoch {self.best_epoch})')
             self.log(f'epoch {self.epoch}/{t.epochs}: train loss {tr["loss"]:.4f} (last batch {tr["last"]:.4f}), {vs}, lr {lr:.2e}, {rec["seconds"]:.1f} s')
+        if self.out_of_budget() and self.epoch < t.epochs: self.log(f'stopping after epoch {self.epoch}: {self.minutes_trained():.1f} minutes of training reach the budget of {t.max_minutes:g} (training.max_minutes)')
     finally:
         if writer is not None: writer.close()
     return self.history
@@ -393,10 +405,11 @@ def experiment_config(exp_dir:Path, # experiments/<exp>
                       cfg_file, # the -cfg_file given (None: resume with the saved config)
                       epochs:int|None=None, # --epochs
                       seed:int|None=None, # --seed
+                      max_minutes:float|None=None, # --max_minutes
                      ) -> Config:
     "The effective config of a run: the saved one when resuming (checked against -cfg_file), else -cfg_file's"
     saved = exp_dir/'config.yaml'
-    changes = {k: v for k, v in dict(epochs=epochs, seed=seed).items() if v is not None}
+    changes = {k: v for k, v in dict(epochs=epochs, seed=seed, max_minutes=max_minutes).items() if v is not None}
     if saved.is_file():
         old = load_config(saved)
         if cfg_file is not None:
@@ -417,6 +430,7 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
               device:str='auto', # auto, cpu, cuda or cuda:N (under torchrun: each process's own GPU)
               cuda_device:int=None, # the reference's flag: the same as --device cuda:N
               epochs:int=None, # train until this many epochs are done (default: the config's training.epochs)
+              max_minutes:float=None, # or until this many minutes of training are spent, summed over resumes (default: the config's training.max_minutes, none)
               seed:int=None, # seed of the weights, the order and the draws (default: the config's training.seed, 0)
               num_workers:int=None, # DataLoader workers per process (default: 0 on CPU, 4 on GPU)
               exp_root:str='experiments', # the folder of the experiments
@@ -429,6 +443,7 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
         raise UsageError(f"-data_type must be ifnet or onet, got {data_type!r}" +
                          (': human (FAUST) is evaluation data without supervision points; train on ifnet or onet data and use -data_type human with airnets_generate' if data_type == 'human' else ''))
     if epochs is not None and epochs < 1: raise UsageError(f'--epochs must be >= 1, got {epochs}')
+    if max_minutes is not None and not max_minutes > 0: raise UsageError(f'--max_minutes must be > 0, got {max_minutes}')
     if num_workers is not None and num_workers < 0: raise UsageError(f'--num_workers must be >= 0, got {num_workers}')
     if cuda_device is not None: device = f'cuda:{cuda_device}'
     root = Path(data_root or ('shapenet/data' if data_type == 'ifnet' else 'occupancy_networks/data/ShapeNet'))
@@ -437,7 +452,7 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
     exp_dir = Path(exp_root)/exp_name
     try:
         d = init_distributed(device)
-        config = experiment_config(exp_dir, cfg_file, epochs, seed)
+        config = experiment_config(exp_dir, cfg_file, epochs, seed, max_minutes)
         if num_workers is None: num_workers = 4 if d.device.type == 'cuda' else 0
         trainer = Trainer(config, exp_dir, root, data_type, dist_info=d, num_workers=num_workers, progress=not quiet)
         if d.main: save_config(config, exp_dir/'config.yaml')  # once the data, the model and any checkpoint fit it

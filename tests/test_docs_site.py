@@ -25,7 +25,9 @@ PAGES = {'index.html': 'airnets', 'fps.html': 'Farthest point sampling'}
 OTHER_PAGES = {'files.html': 'Files', 'geometry.html': 'Geometry', 'onet_format.html': 'The ONet data format', 'prepare.html': 'Preparing the data',
                'shapes.html': 'Procedural shapes', 'datasets.html': 'Datasets', 'attention.html': 'Attention blocks',
                'airnet.html': 'AIR-Net', 'onet.html': 'ONet', 'convonet.html': 'ConvONet', 'ifnet.html': 'IF-Net', 'config.html': 'Configs', 'train.html': 'Training', 'mise.html': 'MISE and meshes', 'generate.html': 'Generation',
-               'metrics.html': 'Metrics', 'evaluate.html': 'Evaluation'}
+               'metrics.html': 'Metrics', 'evaluate.html': 'Evaluation', 'report.html': 'Report', 'pretrained.html': 'Pretrained weights',
+               'tutorial_end_to_end.html': 'Tutorial: end to end', 'tutorial_your_scan.html': 'Tutorial: reconstruct your own point cloud',
+               'tutorial_compare.html': 'Tutorial: compare the four models'}
 
 
 def _unavailable(why):

@@ -213,3 +213,49 @@ def test_generate_onet_data(work):
     x = np.load(out/objs[0]/'data.npz')['inputs']
     onet_cloud = np.load(root/objs[0]/'pointcloud.npz')['points']
     assert x.shape == (64, 3) and max_nn_distance(x, onet_cloud) < 1e-6            # the inputs are points of pointcloud.npz
+
+def test_reconstruct_with_the_shipped_weights(work, cloud):
+    "no -exp_name and no --model: the weights in the package; --model demo names them; the mesh lies on the input points"
+    d, pts = cloud
+    r = reconstruct(d/'scan.ply', '-o', d/'shipped.ply', '-mise_res', 32, cwd=work)
+    assert r.returncode == 0 and 'weights/demo.pt' in r.stdout, r.stdout + r.stderr
+    r2 = reconstruct(d/'scan.ply', '-o', d/'shipped2.ply', '-mise_res', 32, '--model', 'demo', cwd=work)
+    assert r2.returncode == 0, r2.stdout + r2.stderr
+    m = trimesh.load(d/'shipped.ply', process=False)
+    np.testing.assert_array_equal(m.vertices, trimesh.load(d/'shipped2.ply', process=False).vertices)
+    from scipy.spatial import cKDTree
+    # the shipped model has learned shapes: its surface lies near the points (mean distance < 2% of the object's size), both ways
+    assert cKDTree(pts).query(m.vertices)[0].mean() < 0.02 * SCALE and cKDTree(m.vertices).query(pts)[0].mean() < 0.02 * SCALE
+    for args, message in ((['--model', 'nope'], "no shipped weights called 'nope'"), (['--model', 'demo', '-exp_name', 'tiny'], 'not both')):
+        r = reconstruct(d/'scan.ply', '-o', d/'x.ply', *args, cwd=work)
+        assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+def test_report_and_export_weights(work, cloud):
+    "airnets_evaluate, airnets_report and airnets_export_weights on the tiny experiment, as make demo and make weights run them"
+    best = __import__('json').loads((work/'experiments'/'tiny'/'val_min.json').read_text())['epoch']
+    gen = work/'experiments'/'tiny'/f'evaluation_{best}_@16x2'/'generation'
+    if not gen.is_dir():
+        assert generate('-exp_name', 'tiny', *FAST, '--data_root', work/'shapes', '--quiet', cwd=work).returncode == 0
+    r = run('airnets.evaluate:evaluate_cli', '-generation_path', gen, '--n_iou', 20000, '--n_surface', 5000, '--workers', 2, '--quiet', cwd=work)
+    assert r.returncode in (0, 1), r.stdout + r.stderr
+    assert run('airnets.evaluate:evaluate_gather_cli', '-generation_path', gen, cwd=work).returncode == 0
+    r = run('airnets.report:report_cli', '-exp_name', 'tiny', '--n_gallery', 3, '--n_viewer', 4, cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    rep = work/'experiments'/'tiny'/'report'
+    assert {'index.html', 'report.md', 'report.json', 'curves.png', 'gallery.png', 'viewer.html', 'plotly.min.js'} <= {p.name for p in rep.iterdir()}
+    import json
+    facts = json.loads((rep/'report.json').read_text())['facts']
+    assert facts['objects'] == 15 and facts['epochs'] == TRAIN['epochs'] and facts['best_epoch'] == best
+    from airnets.evaluate import gather
+    g = gather(gen)
+    r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'tiny', '-o', work/'tiny.pt', '--generation_path', gen, cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    info = torch.load(work/'tiny.pt', weights_only=True)['info']
+    assert info['epoch'] == best and abs(info['scores']['iou'] - g['overall']['iou']['mean']) < 1e-5
+    d, _ = cloud
+    r = reconstruct(d/'scan.npy', '-o', d/'from_export.off', '--model', work/'tiny.pt', *FAST, cwd=work)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert reconstruct(d/'scan.npy', '-o', d/'from_exp.off', '-exp_name', 'tiny', *FAST, cwd=work).returncode == 0
+    np.testing.assert_allclose(trimesh.load(d/'from_export.off', process=False).vertices, trimesh.load(d/'from_exp.off', process=False).vertices, atol=1e-6 * SCALE)
+    r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'tiny', '-o', work/'bad.pt', '--generation_path', work/'experiments'/'tiny'/'evaluation_0_@16x2'/'generation', cwd=work)
+    assert r.returncode == 2 and 'not a generation of checkpoint' in r.stderr, r.stderr

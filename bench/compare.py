@@ -1,0 +1,166 @@
+"""The four models at the same CPU budget: a small-scale version of the paper's main table (spec airnets_reference.md §9).
+
+AIR-Net, ONet, ConvONet (three planes) and IF-Net, each in its CPU-sized packaged config (demo, onet_small,
+convonet_small, ifnet_small), are trained on the embedded dataset (`make demo`'s data/shapes) with sparse (300) and
+dense (3000) input points and input noise of std 0.005 (the paper's setting), for the same wall-clock budget each
+(`training.max_minutes`, counted over resumes), on one CPU thread each, two runs at a time. Each is then generated on
+the test split (MISE 64 x 2, the best validation epoch, the inputs drawn with the same seed and noise for every model)
+and evaluated with airnets_evaluate (IoU on 1M uniform points, Chamfer-L1/L2 and normal consistency on 100k surface
+samples, F-score at 1% of the unit box).
+
+    python bench/compare.py [--minutes 7] [--jobs 2] [--data_root data/shapes] [--out bench/comparison.md]
+    make compare                                    # the same, as committed
+
+Everything goes through the command-line tools (airnets_train, airnets_generate, airnets_evaluate,
+airnets_evaluate_gather) in fresh processes, under experiments/compare/<model><N>/. It resumes: a finished run is not
+retrained (its budget is spent), a generated or evaluated object is skipped, so a killed comparison is continued by
+the same command. The table is written atomically to --out (markdown) and beside it as JSON.
+
+AIR-Net's first layer takes all the input points: npoints_per_layer is [300, 100, 32] for 300 points (the demo
+config) and [3000, 300, 64] for 3000. The baselines' architectures do not depend on the input size (IF-Net sees the
+points voxelised at 32^3).
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from airnets.config import load_config  # noqa: E402
+from airnets.evaluate import gather  # noqa: E402
+from airnets.files import write_atomic  # noqa: E402
+
+BASES = {'airnet': 'demo', 'onet': 'onet_small', 'convonet': 'convonet_small', 'ifnet': 'ifnet_small'}
+NAMES = {'airnet': 'AIR-Net', 'onet': 'ONet', 'convonet': 'ConvONet (3 planes)', 'ifnet': 'IF-Net'}
+AIRNET_LAYERS = {300: [300, 100, 32], 3000: [3000, 300, 64]}
+
+
+def run_config(model: str, n: int, noise: float, minutes: float) -> dict:
+    "The config of one run: the model's CPU config with n input points, the noise and the budget"
+    d = load_config(BASES[model]).to_dict()
+    d['training'].update(pc_samples=n, max_minutes=minutes, epochs=100_000)
+    d['mode']['noisy_obs'] = noise
+    if model == 'airnet': d['encoder']['npoints_per_layer'] = AIRNET_LAYERS.get(n, [n, max(32, n // 10), 32])
+    return d
+
+
+def bin_(name: str) -> str:
+    return str(Path(sys.executable).parent/name)
+
+
+def sh(args: list, threads: int, log: Path) -> int:
+    env = {**os.environ, 'OMP_NUM_THREADS': str(threads), 'MKL_NUM_THREADS': str(threads)}
+    with open(log, 'a') as f:
+        f.write(f'$ {" ".join(map(str, args))}\n'); f.flush()
+        return subprocess.run([str(a) for a in args], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
+
+
+def train(name: str, cfg: dict, a) -> int:
+    exp = Path(a.exp_root)/name
+    exp.mkdir(parents=True, exist_ok=True)
+    cfg_file = exp/'compare_config.yaml'
+    write_atomic(cfg_file, yaml.safe_dump(cfg, sort_keys=False))
+    t = time.perf_counter()
+    rc = sh([bin_('airnets_train'), '-exp_name', name, '-cfg_file', cfg_file, '--data_root', a.data_root, '--exp_root', a.exp_root, '--quiet'], a.threads, exp/'compare.log')
+    print(f'  trained {name}: exit {rc}, {time.perf_counter() - t:.0f} s', flush=True)
+    return rc
+
+
+def generate(name: str, a) -> Path | None:
+    exp = Path(a.exp_root)/name
+    rc = sh([bin_('airnets_generate'), '-exp_name', name, '--data_root', a.data_root, '--exp_root', a.exp_root, '-mise_res', a.mise_res,
+             '-mise_steps', 2, '--quiet'], a.threads, exp/'compare.log')
+    gens = sorted(exp.glob(f'evaluation_*_@{a.mise_res}x2/generation'), key=lambda p: p.stat().st_mtime)
+    if rc not in (0, 1) or not gens: print(f'  {name}: airnets_generate exit {rc}', flush=True); return None
+    g = gens[-1]
+    sh([bin_('airnets_evaluate'), '-generation_path', g, '--workers', 1, '--quiet'], a.threads, exp/'compare.log')
+    sh([bin_('airnets_evaluate_gather'), '-generation_path', g], a.threads, exp/'compare.log')
+    print(f'  generated and evaluated {name}: {g}', flush=True)
+    return g
+
+
+def row(model: str, n: int, name: str, gen: Path | None, a) -> dict:
+    import torch
+    from airnets.airnet import count_parameters, read_weights
+    from airnets.config import config_from_dict, build_model
+    from airnets.train import list_checkpoints
+    exp = Path(a.exp_root)/name
+    r = dict(model=NAMES[model], points=n, run=name)
+    ck = list_checkpoints(exp)
+    if ck:
+        st = read_weights(ck[-1][1])
+        h = st.get('history', [])
+        r.update(epochs=len(h), minutes=round(sum(x['seconds'] for x in h) / 60, 2), best_epoch=st.get('best_epoch'),
+                 best_val_loss=st.get('best_val_loss'), parameters=count_parameters(build_model(config_from_dict(st['config'], name))))
+    if gen is not None:
+        g = gather(gen)
+        o = g['overall']
+        r.update(objects=o['objects'], empty=o['empty'], failed=o['failed'],
+                 **{k: o[k]['mean'] for k in ('iou', 'chamfer_l1', 'chamfer_l2', 'normals', 'f_score_10')})
+    return r
+
+
+def fmt(v, scale=1.0, digits=3):
+    return '-' if v is None else f'{v * scale:.{digits}f}'
+
+
+def table(rows: list, a, started: str) -> str:
+    head = ['model', 'input points', 'parameters', 'epochs in budget', 'best val loss', 'IoU', 'Chamfer-L1 (x1e-2)', 'Chamfer-L2 (x1e-4)', 'NC', 'F@1%', 'empty']
+    lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
+    for r in sorted(rows, key=lambda r: (r['points'], -(r.get('iou') or 0))):
+        lines.append('| ' + ' | '.join([r['model'], str(r['points']), f"{r.get('parameters', 0):,}", str(r.get('epochs', '-')), fmt(r.get('best_val_loss'), digits=4),
+                                         fmt(r.get('iou')), fmt(r.get('chamfer_l1'), 100), fmt(r.get('chamfer_l2'), 1e4), fmt(r.get('normals')), fmt(r.get('f_score_10')),
+                                         f"{r.get('empty', '-')}/{r.get('objects', '-')}"]) + ' |')
+    cmd = 'python bench/compare.py ' + ' '.join(sys.argv[1:])
+    return '\n'.join([
+        '# The four models at the same CPU budget', '',
+        f'`{cmd.strip()}` (or `make compare`), started {started} on {platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()}).', '',
+        f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`, '
+        f'input noise std {a.noise:g}, then reconstructed with MISE {a.mise_res} x 2 from its best validation epoch and evaluated on the {a.n_test} test shapes. '
+        'Means over the test objects (an empty mesh counts 0 in IoU and F-score; Chamfer and NC over the non-empty ones); distances in units of the unit box.', '',
+        *lines, ''])
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--minutes', type=float, default=7.0, help='training budget per run (wall-clock minutes)')
+    p.add_argument('--jobs', type=int, default=2, help='runs at a time')
+    p.add_argument('--threads', type=int, default=1, help='torch threads per run')
+    p.add_argument('--models', nargs='+', default=list(BASES), choices=list(BASES))
+    p.add_argument('--points', nargs='+', type=int, default=[300, 3000])
+    p.add_argument('--noise', type=float, default=0.005)
+    p.add_argument('--mise_res', type=int, default=64)
+    p.add_argument('--data_root', default='data/shapes')
+    p.add_argument('--exp_root', default='experiments/compare')
+    p.add_argument('--out', default='bench/comparison.md')
+    a = p.parse_args()
+    if not (Path(a.data_root)/'split.npz').is_file(): sys.exit(f'compare: {a.data_root} has no split.npz: run `make demo` (or airnets_make_shapes + airnets_prepare) first')
+    import numpy as np
+    with np.load(Path(a.data_root)/'split.npz') as z: a.n_train, a.n_test = len(z['train']), len(z['test'])
+    started = datetime.datetime.now().strftime('%Y-%m-%d %H:%M')
+    runs = [(m, n, f'{m}{n}') for n in a.points for m in a.models]
+    Path(a.exp_root).mkdir(parents=True, exist_ok=True)
+    print(f'compare: {len(runs)} runs, {a.minutes:g} min each, {a.jobs} at a time', flush=True)
+    with ThreadPoolExecutor(a.jobs) as ex:
+        list(ex.map(lambda r: train(r[2], run_config(r[0], r[1], a.noise, a.minutes), a), runs))
+        gens = list(ex.map(lambda r: generate(r[2], a), runs))
+    rows = [row(m, n, name, g, a) for (m, n, name), g in zip(runs, gens)]
+    md = table(rows, a, started)
+    write_atomic(a.out, md)
+    write_atomic(Path(a.out).with_suffix('.json'), json.dumps(dict(started=started, args=vars(a), rows=rows), indent=1, default=str) + '\n')
+    print(md)
+
+
+if __name__ == '__main__':
+    main()
