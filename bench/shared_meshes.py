@@ -62,7 +62,7 @@ def main():
     for key in keys:
         obj, out = data/key, gen/key
         surf = obj/'surface_30000_samples.npy'
-        if not surf.is_file() or not (obj/'mesh_scaled.off').is_file(): failed.append((key, 'not prepared')); continue
+        if not surf.is_file() or not any(obj.glob('*_scaled.off')): failed.append((key, 'not prepared')); continue
         if (out/MESH_FILE).is_file() and not a.overwrite: continue
         save_npy(out/'points.npy', np.load(surf).astype(np.float32))
         save_npz(out/'data.npz', inputs=np.load(surf).astype(np.float32), source=np.asarray(str(obj)))
