@@ -4,7 +4,7 @@ AIR-Net, ONet, ConvONet (three planes) and IF-Net, each in its CPU-sized package
 convonet_small, ifnet_small), are trained on the embedded dataset (`make demo`'s data/shapes) with sparse (300) and
 dense (3000) input points and input noise of std 0.005 (the paper's setting), for the same wall-clock budget each
 (`training.max_minutes`, counted over resumes), on one CPU thread each, two runs at a time. Each is then generated on
-the test split (MISE 64 x 2, the best validation epoch, the inputs drawn with the same seed and noise for every model)
+the test split (MISE 64 x 1, a 128^3 grid as ONet's default, the best validation epoch, the inputs drawn with the same seed and noise for every model)
 and evaluated with airnets_evaluate (IoU on 1M uniform points, Chamfer-L1/L2 and normal consistency on 100k surface
 samples, F-score at 1% of the unit box).
 
@@ -80,8 +80,8 @@ def train(name: str, cfg: dict, a) -> int:
 def generate(name: str, a) -> Path | None:
     exp = Path(a.exp_root)/name
     rc = sh([bin_('airnets_generate'), '-exp_name', name, '--data_root', a.data_root, '--exp_root', a.exp_root, '-mise_res', a.mise_res,
-             '-mise_steps', 2, '--quiet'], a.threads, exp/'compare.log')
-    gens = sorted(exp.glob(f'evaluation_*_@{a.mise_res}x2/generation'), key=lambda p: p.stat().st_mtime)
+             '-mise_steps', a.mise_steps, '--quiet'], a.threads, exp/'compare.log')
+    gens = sorted(exp.glob(f'evaluation_*_@{a.mise_res}x{a.mise_steps}/generation'), key=lambda p: p.stat().st_mtime)
     if rc not in (0, 1) or not gens: print(f'  {name}: airnets_generate exit {rc}', flush=True); return None
     g = gens[-1]
     sh([bin_('airnets_evaluate'), '-generation_path', g, '--workers', 1, '--quiet'], a.threads, exp/'compare.log')
@@ -127,7 +127,7 @@ def table(rows: list, a, started: str) -> str:
         '# The four models at the same CPU budget', '',
         f'`{cmd.strip()}` (or `make compare`), started {started} on {platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()}).', '',
         f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`, '
-        f'input noise std {a.noise:g}, then reconstructed with MISE {a.mise_res} x 2 from its best validation epoch and evaluated on the {a.n_test} test shapes. '
+        f'input noise std {a.noise:g}, then reconstructed with MISE {a.mise_res} x {a.mise_steps} from its best validation epoch and evaluated on the {a.n_test} test shapes. '
         'Means over the test objects (an empty mesh counts 0 in IoU and F-score; Chamfer and NC over the non-empty ones); distances in units of the unit box.', '',
         *lines, ''])
 
@@ -141,6 +141,7 @@ def main():
     p.add_argument('--points', nargs='+', type=int, default=[300, 3000])
     p.add_argument('--noise', type=float, default=0.005)
     p.add_argument('--mise_res', type=int, default=64)
+    p.add_argument('--mise_steps', type=int, default=1)
     p.add_argument('--data_root', default='data/shapes')
     p.add_argument('--exp_root', default='experiments/compare')
     p.add_argument('--out', default='bench/comparison.md')
