@@ -32,7 +32,7 @@ def to_view(p:np.ndarray, # [N, 3] world points, y up
     return np.stack([p[..., 0], -p[..., 2], p[..., 1]], -1)
 
 def face_shading(mesh:trimesh.Trimesh, # a triangle mesh
-                 light=LIGHT, # unit vector towards the light, world coordinates
+                 light:tuple=tuple(LIGHT.tolist()), # unit vector towards the light, world coordinates
                  ambient:float=0.3, # brightness of faces that the light does not reach
                 ) -> np.ndarray: # [F] brightness in [ambient, 1]
     "Two-sided Lambert shading per face: ambient + (1 - ambient) |n . l|"
