@@ -241,13 +241,14 @@ def test_report_and_export_weights(work, cloud):
     assert r.returncode in (0, 1), r.stdout + r.stderr
     assert run('airnets.evaluate:evaluate_gather_cli', '-generation_path', gen, cwd=work).returncode in (0, 1)   # 1: some of tiny's meshes could not be scored
     assert (gen.parent/'evaluation_results.md').is_file()
-    r = run('airnets.report:report_cli', '-exp_name', 'tiny', '--n_gallery', 3, '--n_viewer', 4, cwd=work)
+    r = run('airnets.report:report_cli', '-exp_name', 'tiny', '-generation_path', gen, '--n_gallery', 3, '--n_viewer', 4, cwd=work)
     assert r.returncode == 0, r.stdout + r.stderr
     rep = work/'experiments'/'tiny'/'report'
     assert {'index.html', 'report.md', 'report.json', 'curves.png', 'gallery.png', 'viewer.html', 'plotly.min.js'} <= {p.name for p in rep.iterdir()}
     import json
     facts = json.loads((rep/'report.json').read_text())['facts']
-    assert facts['objects'] == 15 and facts['epochs'] == TRAIN['epochs'] and facts['best_epoch'] == best
+    from airnets.evaluate import list_generated
+    assert facts['objects'] == len(list_generated(gen)) >= 15 and facts['epochs'] == TRAIN['epochs'] and facts['best_epoch'] == best   # other tests add objects to this folder
     from airnets.evaluate import gather
     g = gather(gen)
     r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'tiny', '-o', work/'tiny.pt', '--generation_path', gen, cwd=work)
