@@ -19,7 +19,7 @@ from .prepare import UsageError, _cli, load_scaled_mesh
 from .train import list_checkpoints, read_checkpoint
 
 # %% auto #0
-__all__ = ['LIGHT', 'CSS', 'to_view', 'face_shading', 'draw_mesh', 'draw_points', 'report_objects', 'gallery_figure',
+__all__ = ['LIGHT', 'CSS', 'to_view', 'face_shading', 'draw_mesh', 'draw_points', 'spread', 'report_objects', 'gallery_figure',
            'training_history', 'curves_figure', 'viewer_figure', 'metrics_table', 'write_report', 'newest_generation',
            'report_cli']
 
@@ -91,6 +91,13 @@ def _read_object(key:str, d:Path, data_root) -> dict:
     except Exception as e: o['problem'] = f'{type(e).__name__}: {e}'
     return o
 
+def spread(items:list, # anything indexable
+           n:int|None, # how many to keep (None: all)
+          ) -> list: # at most n items, evenly spaced, first and last included
+    "A fair sample of a sorted list: what the gallery and the viewer show"
+    if n is None or len(items) <= n: return list(items)
+    return [items[i] for i in np.linspace(0, len(items) - 1, n).round().astype(int)]
+
 def report_objects(gen_dir, # .../generation
                    n:int|None=None, # at most this many, spread evenly over the sorted keys (None: all)
                    data_root=None, # ground-truth root (default: the source in each data.npz)
@@ -98,8 +105,7 @@ def report_objects(gen_dir, # .../generation
                   ) -> list: # dicts: key, points, mesh, gt, metrics, problem
     "The generated objects with their inputs, ground truth and metrics, for pictures"
     objs = list_generated(gen_dir, data_type)
-    if n is not None and len(objs) > n: objs = [objs[i] for i in np.linspace(0, len(objs) - 1, n).round().astype(int)]
-    return [_read_object(k, d, data_root) for k, d in objs]
+    return [_read_object(k, d, data_root) for k, d in spread(objs, n)]
 
 # %% ../nbs/42_report.ipynb #8b64d6ef
 def gallery_figure(objs:list, # from `report_objects`
@@ -231,9 +237,9 @@ def write_report(exp_dir, # experiments/<exp>
                      best_epoch=best and best['epoch'], best_val_loss=best and round(best['val_loss'], 5))
     cfg = experiment_config_file(exp_dir) if (exp_dir/'config.yaml').is_file() or (exp_dir/'configs.yaml').is_file() else None
     pictures = {'curves.png': curves_figure(hist, exp_dir.name) if hist else None,
-                'gallery.png': gallery_figure([objs[i] for i in np.linspace(0, len(objs) - 1, min(n_gallery, len(objs))).round().astype(int)]) if objs else None}
+                'gallery.png': gallery_figure(spread(objs, n_gallery)) if objs else None}
     written = [write_atomic(out/name, _png(fig)) for name, fig in pictures.items() if fig is not None]
-    if objs: written.append(_plotly_page(viewer_figure(objs[:n_viewer] if len(objs) <= n_viewer else [objs[i] for i in np.linspace(0, len(objs) - 1, n_viewer).round().astype(int)]), out/'viewer.html'))
+    if objs: written.append(_plotly_page(viewer_figure(spread(objs, n_viewer)), out/'viewer.html'))
     head, rows = metrics_table(g) if g['rows'] else ([], [])
     fact_lines = [f'{k.replace("_", " ")}: {v}' for k, v in facts.items()] + ([f'config: {cfg}'] if cfg else [])
     note = ('Distances in units of the unit box, scaled as the headers say (Chamfer-L1 x100, Chamfer-L2 x10^4); IoU and F-scores count an empty mesh as 0.'
