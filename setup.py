@@ -71,10 +71,10 @@ if not _flag('AIRNETS_NO_TORCH_EXT'):
     if sys.platform.startswith('linux'):  # torch's at::parallel_for is inline OpenMP: without -fopenmp it runs serially.
         cxx, link = cxx + ['-fopenmp'], ['-fopenmp']  # libgomp.so.1 resolves to the copy torch has already loaded
     if with_cuda:
-        ext_modules.append(CUDAExtension(f'{lib}._C', ['csrc/fps.cpp', 'csrc/fps_cuda.cu'], define_macros=[('WITH_CUDA', None)],
+        ext_modules.append(CUDAExtension(f'{lib}._C', ['csrc/fps.cpp', 'csrc/attention.cpp', 'csrc/fps_cuda.cu'], define_macros=[('WITH_CUDA', None)],
                                          extra_compile_args={'cxx': cxx, 'nvcc': ['-O3', '--fmad=false']}, extra_link_args=link))
     else:
-        ext_modules.append(CppExtension(f'{lib}._C', ['csrc/fps.cpp'], extra_compile_args={'cxx': cxx}, extra_link_args=link))
+        ext_modules.append(CppExtension(f'{lib}._C', ['csrc/fps.cpp', 'csrc/attention.cpp'], extra_compile_args={'cxx': cxx}, extra_link_args=link))
     cmdclass['build_ext'] = BuildExtension
 
 # ------------------------------------------------------------------ setup

@@ -5,6 +5,9 @@
 # %% ../nbs/11_attention.ipynb #abab61b0
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -14,9 +17,9 @@ from fastcore.basics import patch
 from .fps import farthest_point_sample
 
 # %% auto #0
-__all__ = ['FUSED', 'square_distance', 'knn', 'gather_points', 'gather_many', 'batch_norm', 'vector_attention',
-           'PointTransformerBlock', 'ElementwiseMLP', 'SetAbstraction', 'TransitionDown', 'CrossTransformerBlock',
-           'ResnetBlockFC']
+__all__ = ['IMPLEMENTATIONS', 'square_distance', 'knn', 'gather_points', 'gather_many', 'implementation',
+           'current_implementation', 'batch_norm', 'vector_attention', 'PointTransformerBlock', 'ElementwiseMLP',
+           'SetAbstraction', 'TransitionDown', 'CrossTransformerBlock', 'ResnetBlockFC']
 
 # %% ../nbs/11_attention.ipynb #996c3df8
 def square_distance(a:Tensor, # [B, N, 3] points
@@ -50,7 +53,23 @@ def gather_many(xs:list, # [B, M, C_i] tables with the same B and M
     return [x.reshape(B * M, *x.shape[2:]).index_select(0, flat).view(*idx.shape, *x.shape[2:]) for x in xs]
 
 # %% ../nbs/11_attention.ipynb #83195b3e
-FUSED = False  # set to True in "Making the blocks fast" below: the blocks then run their fused forward
+IMPLEMENTATIONS = ('plain', 'fused', 'fast')  # the forwards every block has: `forward_plain`, `forward_fused`, `forward_fast`
+_DEFAULT = 'plain'  # becomes 'fast' at the end of "A fused softmax and its backward" below
+_chosen = ContextVar('airnets_attention_implementation', default=None)
+
+@contextmanager
+def implementation(name:str): # one of IMPLEMENTATIONS
+    "Run the blocks' `forward_<name>` inside the `with` block (the default is the fastest, 'fast')"
+    if name not in IMPLEMENTATIONS: raise ValueError(f'unknown implementation {name!r}; known: {", ".join(IMPLEMENTATIONS)}')
+    token = _chosen.set(name)
+    try: yield
+    finally: _chosen.reset(token)
+
+def current_implementation() -> str:
+    "The implementation the blocks run now: the innermost `implementation(...)`, else the default"
+    return _chosen.get() or _DEFAULT
+
+def _dispatch(block, *args): return getattr(block, 'forward_' + current_implementation())(*args)
 
 def _mlp(d_in, d): return nn.Sequential(nn.Linear(d_in, d), nn.ReLU(), nn.Linear(d, d))
 
@@ -81,7 +100,7 @@ class PointTransformerBlock(nn.Module):
     def forward(self, xyz:Tensor, # [B, N, 3] positions
                 feats:Tensor|None=None, # [B, N, d] features (None for `pos_only`)
                ) -> Tensor: # [B, N, d]
-        return self.forward_fused(xyz, feats) if FUSED else self.forward_plain(xyz, feats)
+        return _dispatch(self, xyz, feats)
 
     def forward_plain(self, xyz, feats=None):
         "The equations as written: the test oracle, and the bench's reference-style path"
@@ -125,7 +144,7 @@ class SetAbstraction(nn.Module):
     def forward(self, xyz:Tensor, # [B, N, 3] positions
                 feats:Tensor, # [B, N, d] features
                ) -> tuple[Tensor, Tensor, Tensor]: # centres [B, S, 3], their features [B, S, d], FPS indices [B, S]
-        return self.forward_fused(xyz, feats) if FUSED else self.forward_plain(xyz, feats)
+        return _dispatch(self, xyz, feats)
 
     def forward_plain(self, xyz, feats):
         "The equations as written: the test oracle, and the bench's reference-style path"
@@ -167,7 +186,7 @@ class CrossTransformerBlock(nn.Module):
                 anchor_feats:Tensor, # [B, M, d_in] anchor features
                 z:Tensor, # [B, d_in] global latent
                ) -> Tensor: # [B, Q, d] local latent of every query
-        return (self.forward_fused if FUSED else self.forward_plain)(queries, anchors, anchor_feats, z)
+        return _dispatch(self, queries, anchors, anchor_feats, z)
 
     def forward_plain(self, queries, anchors, anchor_feats, z):
         "The equations as written: the test oracle, and the bench's reference-style path"
@@ -259,4 +278,158 @@ def forward_fused(self:CrossTransformerBlock, queries, anchors, anchor_feats, z)
     e, e_g = torch.exp(logits - top[:, :, None]), torch.exp(logit_g - top)
     return ((e * (nb[2] + pos)).sum(-2) + e_g * self.w_v_global(z)[:, None]) / (e.sum(-2) + e_g)
 
-FUSED = True
+# %% ../nbs/11_attention.ipynb #33e7fe88
+try:
+    _ops = torch.ops.airnets; _ops.attn_fwd              # csrc/attention.cpp, registered when airnets._C loads (.fps imports it)
+except (AttributeError, RuntimeError): _ops = None       # not built: the same four functions in torch below
+
+def _relu_sum(a:Tensor, # [B, N, <=K, d]: absent neighbours count as 0
+              b:Tensor|None, # [B, N, K, d] or None (any strides, unit stride on d)
+              c:Tensor|None, # [B, N, K, d] or None
+             ) -> Tensor: # relu(a + b + c), contiguous [B, N, K, d]
+    "The logits' pre-activation in one pass"
+    if _ops is not None: return _ops.relu_sum(a, b, c)
+    K = max(x.shape[2] for x in (a, b, c) if x is not None)
+    t = F.pad(a, (0, 0, 0, K - a.shape[2])) if a.shape[2] < K else a.clone()
+    for x in (b, c):
+        if x is not None: t = t + x
+    return F.relu(t.contiguous())
+
+def _attn_fwd(L:Tensor, # [B, N, K, d] contiguous logits, overwritten with the softmax weights over K
+              v1:Tensor, # [B, N, <=K, d] values (absent neighbours: 0)
+              v2:Tensor|None, # [B, N, K, d] more values, or None
+             ) -> Tensor: # [B, N, d]: sum over K of w * (v1 + v2)
+    "Softmax over the neighbours and the weighted sum, in one pass per point"
+    if _ops is not None: return _ops.attn_fwd(L, v1, v2)
+    L.copy_(torch.softmax(L, dim=-2))
+    v = F.pad(v1, (0, 0, 0, L.shape[2] - v1.shape[2]))
+    return (L * (v if v2 is None else v + v2)).sum(-2)
+
+def _attn_bwd(w, v1, v2, out, g): # weights, values as in `_attn_fwd`, its output and the output's gradient
+    "The gradients of `_attn_fwd` w.r.t. the logits and the values: w*g*(v - out) and w*g"
+    if _ops is not None: return _ops.attn_bwd(w, v1, v2, out, g)
+    v = F.pad(v1, (0, 0, 0, w.shape[2] - v1.shape[2]))
+    gv = w * g[:, :, None]
+    return gv * ((v if v2 is None else v + v2) - out[:, :, None]), gv
+
+def _relu_bwd_sumk(gt, t): # gt: gradient of t = relu(...), masked in place; returns its sum over K
+    if _ops is not None: return _ops.relu_bwd_sumk(gt, t)
+    return gt.masked_fill_(t <= 0, 0).sum(2)
+
+_DNN = torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, '_linear_pointwise')
+
+def _linear(x:Tensor, # [R, K] rows
+            w:Tensor, # [O, K] weight
+            b:Tensor|None=None, # [O] bias
+           ) -> Tensor: # [R, O] = x @ w.T + b
+    "The big products of `_SplitLinear` and `_VectorAttention` through oneDNN: 1.6-2x MKL's `mm` on this AMD CPU (AVX-512)"
+    if _DNN and x.device.type == 'cpu' and x.dtype == torch.float32:
+        return torch.ops.mkldnn._linear_pointwise(x, w, b, 'none', [], '')
+    return F.linear(x, w, b)
+
+class _SplitLinear(torch.autograd.Function):
+    "`x @ W_i.T` for several `W_i` as one product, forward and backward (the pieces' gradients concatenated once)"
+    @staticmethod
+    def forward(ctx, x, *ws):
+        ctx.save_for_backward(x, *ws)
+        y = _linear(x.reshape(-1, x.shape[-1]), torch.cat(ws))
+        return tuple(y.view(*x.shape[:-1], -1).split([w.shape[0] for w in ws], -1))
+    @staticmethod
+    def backward(ctx, *gs):
+        x, *ws = ctx.saved_tensors
+        x2 = x.reshape(-1, x.shape[-1])
+        g = torch.cat([torch.zeros_like(x[..., :1]).expand(*x.shape[:-1], w.shape[0]) if gi is None else gi
+                       for gi, w in zip(gs, ws)], -1).view(x2.shape[0], -1)
+        gx = _linear(g, torch.cat(ws).t().contiguous()).view(x.shape) if ctx.needs_input_grad[0] else None
+        gw = g.t().mm(x2).split([w.shape[0] for w in ws]) if any(ctx.needs_input_grad[1:]) else [None] * len(ws)
+        return (gx, *gw)
+
+class _VectorAttention(torch.autograd.Function):
+    "softmax over K of G2 relu(apos + kterm + q) + g2, times (pos + vterm), summed over K; hand-written backward"
+    @staticmethod
+    def forward(ctx, apos, kterm, q, pos, vterm, G2, g2):
+        B, N, _, d = pos.shape
+        full = (B, N, max(x.shape[2] for x in (apos, kterm, vterm) if x is not None), d)
+        kb, qb, vb = (None if x is None else x.expand(full) for x in (kterm, q, vterm))
+        t = _relu_sum(apos, kb, qb)                                          # [B, N, K, d]
+        w = _linear(t.view(-1, d), G2, g2).view(full)                        # the logits ...
+        out = _attn_fwd(w, pos, vb)                                          # ... become the weights
+        ctx.save_for_backward(t, w, pos, vterm, out, G2)
+        ctx.shapes = [None if x is None else x.shape for x in (kterm, q, vterm)]
+        return out
+    @staticmethod
+    def backward(ctx, g):
+        t, w, pos, vterm, out, G2 = ctx.saved_tensors
+        need, (ks, qs, vs), (d, Kp) = ctx.needs_input_grad, ctx.shapes, (w.shape[-1], pos.shape[2])
+        gl, gv = _attn_bwd(w, pos, None if vterm is None else vterm.expand(w.shape), out, g.contiguous())
+        gl2 = gl.view(-1, d)
+        gG2 = gl2.t().mm(t.view(-1, d)) if need[5] else None
+        gg2 = gl2.sum(0) if need[6] else None
+        gt = _linear(gl2, G2.t().contiguous()).view(w.shape)
+        gq = _relu_bwd_sumk(gt, t)[:, :, None]                                # gt is now the pre-activation's gradient
+        return (gt[:, :, :Kp] if need[0] else None, gt.sum_to_size(ks) if need[1] else None,
+                gq.sum_to_size(qs) if need[2] else None, gv[:, :, :Kp] if need[3] else None,
+                gv.sum_to_size(vs) if need[4] else None, gG2, gg2)
+
+def _gamma2(gamma): return gamma[2].weight, gamma[2].bias
+
+@patch
+def forward_fast(self:PointTransformerBlock, xyz, feats=None):
+    "The PTB folded as `forward_fused`, the logits-softmax-sum chain in `_VectorAttention`: same result as `forward_plain`"
+    D1, c1, D2, c2, A, b = _parts(self.fc_delta, self.fc_gamma)
+    d, n = D2.shape[0], xyz.shape[1]
+    P = F.linear(xyz, D1)
+    tables = [-P] if self.pos_only else [-P, *F.linear(feats, torch.cat([-A @ _w(self.w_ks), _w(self.w_vs)]),
+                                                      torch.cat([torch.zeros_like(c2), c2])).split(d, -1)]
+    nb = [t[:, None] for t in tables] if self.full else gather_many(tables, knn(xyz, xyz, min(self.k, n)))
+    h = F.relu(nb[0] + (P + c1)[:, :, None], inplace=True)                  # centre minus neighbour
+    pos, apos = _SplitLinear.apply(h, D2, A @ D2)
+    if self.pos_only:
+        return batch_norm(self.bn, _VectorAttention.apply(apos, None, A @ c2 + b, pos, None, *_gamma2(self.fc_gamma)) + c2)
+    q = F.linear(feats, A @ _w(self.w_qs), A @ c2 + b)[:, :, None]
+    return batch_norm(self.bn, _VectorAttention.apply(apos, nb[1], q, pos, nb[2], *_gamma2(self.fc_gamma)) + feats)
+
+@patch
+def forward_fast(self:SetAbstraction, xyz, feats):
+    "SetAbs folded as `forward_fused`, both rounds in `_VectorAttention`: same result as `forward_plain`"
+    D1, c1, D2, c2, A1, b1 = _parts(self.fc_delta1, self.fc_gamma1)
+    A2, b2, d = self.fc_gamma2[0].weight, self.fc_gamma2[0].bias, feats.shape[-1]
+    fps_idx = farthest_point_sample(xyz.detach(), self.npoint, skip_near_origin=self.skip_near_origin)
+    centres = gather_points(xyz, fps_idx)
+    idx = knn(centres, xyz, self.nneigh)
+    zero = torch.zeros_like(c2)
+    kv = F.linear(feats, torch.cat([-A1 @ _w(self.w_ks), _w(self.w_vs), -A2 @ _w(self.w_ks2), _w(self.w_vs2)]),
+                  torch.cat([zero, c2, zero, c2]))
+    nb = gather_many([F.linear(xyz, D1), *kv.split(d, -1)], idx)
+    h = F.relu(nb[0] - F.linear(centres, D1, -c1)[:, :, None], inplace=True)               # neighbour minus centre
+    pos, apos1, apos2 = _SplitLinear.apply(h, D2, A1 @ D2, A2 @ D2)
+    fc = gather_points(feats, fps_idx)
+    q1 = F.linear(fc, A1 @ _w(self.w_qs), A1 @ c2 + b1)[:, :, None]
+    r1 = _VectorAttention.apply(apos1, nb[1], q1, pos, nb[2], *_gamma2(self.fc_gamma1)).transpose(1, 2)
+    r1 = self.bnorm0(r1 + self.conv2(F.relu(self.bn1(self.conv1(r1))))).transpose(1, 2)
+    q2 = F.linear(r1, A2 @ _w(self.w_qs2), A2 @ c2 + b2)[:, :, None]
+    r2 = _VectorAttention.apply(apos2, nb[3], q2, pos, nb[4], *_gamma2(self.fc_gamma2))
+    return centres, batch_norm(self.bnorm2, batch_norm(self.bnorm1, r1 + r2) + fc), fps_idx
+
+@patch
+def forward_fast(self:CrossTransformerBlock, queries, anchors, anchor_feats, z):
+    "The decoder's cross attention with the global token gathered as an extra anchor (no positional term), chunked like `forward_fused`"
+    B, Q = queries.shape[:2]
+    if not torch.is_grad_enabled() and Q > self.chunk:
+        return torch.cat([self.forward_fast(queries[:, i:i + self.chunk], anchors, anchor_feats, z)
+                          for i in range(0, Q, self.chunk)], 1)
+    D1, c1, D2, c2, A, b = _parts(self.fc_delta, self.fc_gamma)
+    d, M = D2.shape[0], anchors.shape[1]
+    idx = knn(queries, anchors, self.k)
+    keys, vals = F.linear(anchor_feats, torch.cat([-A @ _w(self.w_ks), _w(self.w_vs)]), torch.cat([A @ c2, c2])).split(d, -1)
+    # row M of each table is the global token: key -(A W_kg) z, value W_vg z; its positional terms are absent (0)
+    keys = torch.cat([keys, -F.linear(z, A @ _w(self.w_k_global))[:, None]], 1)
+    vals = torch.cat([vals, self.w_v_global(z)[:, None]], 1)
+    nbk, nbv = gather_many([keys, vals], torch.cat([idx, idx.new_full((B, Q, 1), M)], 2))     # [B, Q, k+1, d]
+    h = F.relu(gather_points(-F.linear(anchors, D1), idx) + F.linear(queries, D1, c1)[:, :, None], inplace=True)
+    pos, apos = _SplitLinear.apply(h, D2, A @ D2)                              # [B, Q, k, d]
+    qz = F.linear(z, A @ _w(self.w_qs), b)[:, None, None]                     # [B, 1, 1, d]
+    return _VectorAttention.apply(apos, nbk, qz, pos, nbv, *_gamma2(self.fc_gamma))
+
+_DEFAULT = 'fast'
+
