@@ -30,12 +30,18 @@ def square_distance(a:Tensor, # [B, N, 3] points
     for i in (1, 2): d.add_(torch.sub(a[:, :, None, i], b[:, None, :, i]).square_())
     return d
 
+try: _knn_op = torch.ops.airnets.knn  # csrc/attention.cpp: the same distances row by row, a heap of the k nearest
+except (AttributeError, RuntimeError): _knn_op = None
+
 def knn(query:Tensor, # [B, Q, 3] query points
         ref:Tensor, # [B, M, 3] reference points
         k:int, # neighbours per query (k <= M)
        ) -> Tensor: # [B, Q, k] indices into M, nearest first
     "Indices of the `k` nearest reference points of every query point"
-    with torch.no_grad(): return square_distance(query, ref).topk(k, dim=-1, largest=False).indices
+    with torch.no_grad():
+        if _knn_op is not None and query.device.type == 'cpu' and query.dtype == ref.dtype == torch.float32:
+            return _knn_op(query, ref, k)
+        return square_distance(query, ref).topk(k, dim=-1, largest=False).indices
 
 def gather_points(x:Tensor, # [B, M, C] values per point
                   idx:Tensor, # [B, ...] indices into M

@@ -11,9 +11,12 @@ What it measures (random weights from a fixed seed, points uniform in [-0.5, 0.5
 
 Two implementations, measured in the same run:
 
-* ours: `airnets.attention` as it is (fused attention blocks: linear maps folded before the neighbour gather,
-  `topk` kNN, chunked cross attention);
-* reference-style: the same module with `airnets.attention.FUSED = False` (every block runs its `forward_plain`,
+* ours: `airnets.attention` as it is (its default implementation, 'fast': linear maps folded before the neighbour
+  gather, the softmax over the neighbours and its backward in one autograd Function with C++ kernels, the big products
+  through oneDNN, `topk` kNN, chunked cross attention);
+* fused (table "fast against fused" only, `--fast`): `with attention.implementation('fused')`, the previous default
+  (the same folding, the elementwise chain as separate torch ops, products through `mm`);
+* reference-style: the same module under `with attention.implementation('plain')` (every block runs its `forward_plain`,
   the equations written out as the reference writes them: one linear layer after another on [B, N, k, d] tensors,
   no chunking inside the cross attention) and `airnets.attention.knn` replaced by the reference's kNN, a full
   `argsort` of the distance matrix (`knn_argsort` below). The decoder still splits 100k queries into chunks of
@@ -38,10 +41,15 @@ each at its config's input size (300 or 3000 points; IF-Net gets the 3000 points
 and for forward+backward, and the peak RSS growth of forward+backward, each in a fresh process. The ratio column is
 each model's forward+backward throughput over AIR-Net's (airnet3000, the dense model that the paper compares with the
 baselines at 3000 points), measured in the same run. `--models` runs this table alone.
+
+`--fast` runs one table alone: ours ('fast') against 'fused' for airnet3000 (batch 4, 3000 points, 1000 queries) and
+demo3000 (its training batch: 8 clouds of 3000 points, 1000 queries each), forward+backward in training mode, with
+samples/s, steps/s, the ratio and the peak RSS growth of each, every cell in a fresh process.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -67,6 +75,7 @@ FULL = dict(airnet300=dict(batch=16, points=300, queries=1000), airnet3000=dict(
 QUICK = dict(airnet300=dict(batch=2, points=300, queries=1000), airnet3000=dict(batch=2, points=3000, queries=1000),
              decoder=dict(config='airnet3000', queries=20_000))
 IMPLS = ('ours', 'reference-style')
+FAST_SIZES = dict(airnet3000=dict(batch=4, points=3000, queries=1000), demo3000=dict(batch=8, points=3000, queries=1000))
 ALL_MODELS = ('airnet300', 'airnet3000', 'onet', 'convonet', 'convonet_grid', 'ifnet')
 MODEL_SIZES = dict(full=dict(batch=4, queries=2000), quick=dict(batch=1, queries=500))
 BASE_MODEL = 'airnet3000'
@@ -114,15 +123,16 @@ def knn_argsort(query: torch.Tensor, ref: torch.Tensor, k: int) -> torch.Tensor:
         return attention.square_distance(query, ref).argsort(-1)[..., :k]
 
 
-def use_impl(impl: str) -> None:
-    """Switch airnets.attention to one implementation (module globals, read by the blocks at call time)."""
-    if impl == COMPILED:
-        return
+def use_impl(impl: str):
+    """A context manager that runs airnets.attention's blocks as `impl` (the reference-style kNN is a module global)."""
+    if impl in ('ours', COMPILED):
+        return contextlib.nullcontext()
+    if impl == 'fused':
+        return attention.implementation('fused')
     if impl == 'reference-style':
-        attention.FUSED = False
         attention.knn = knn_argsort
-    elif impl != 'ours':
-        raise ValueError(f'unknown implementation {impl!r}; known: {", ".join(IMPLS)}')
+        return attention.implementation('plain')
+    raise ValueError(f'unknown implementation {impl!r}; known: {", ".join(IMPLS + ("fused",))}')
 
 
 def peak_rss_mb() -> float:
@@ -134,10 +144,14 @@ def worker(task: str, config: str, impl: str, sizes: dict, repeats: int) -> dict
     """Time one task in this (fresh) process; returns seconds per run, runs and the peak RSS growth in MB."""
     if task.startswith('model_'):
         return model_worker(task, config, sizes, repeats)
-    use_impl(impl)
+    with use_impl(impl):
+        return _worker(task, config, impl, sizes, repeats)
+
+
+def _worker(task: str, config: str, impl: str, sizes: dict, repeats: int) -> dict:
     torch.manual_seed(SEED)
     g = torch.Generator().manual_seed(SEED)
-    model = AirNet(config)
+    model = AirNet(config) if config.startswith('airnet') else build_model(config)  # demo3000: the packaged YAML
     if impl == COMPILED:  # the blocks, not the whole model: FPS and the Python chunk loop stay eager
         for m in model.modules():
             if isinstance(m, (attention.PointTransformerBlock, attention.SetAbstraction, attention.ElementwiseMLP)):
@@ -257,9 +271,28 @@ def airnet_table(args) -> str:
     return "\n".join(["## AIR-Net: ours against the reference-style path", "",
         render_table(header, rows), "",
         "- forward: training mode with autograd on; forward+backward: forward, BCE-with-logits loss, backward.",
-        "- reference-style: `attention.FUSED = False` (plain block equations) and full-argsort kNN.",
+        "- reference-style: `attention.implementation('plain')` (plain block equations) and full-argsort kNN.",
         "- peak RSS growth: ru_maxrss of a fresh process per measurement, from before the first forward to the end.",
     ])
+
+
+def fast_table(args) -> str:
+    """Ours ('fast') against the previous default ('fused'): training steps of airnet3000 and demo3000."""
+    res = {}
+    for config, s in FAST_SIZES.items():
+        for impl in ('fused', 'ours'):
+            res[config, impl] = measure('step', config, impl, s, args.repeats, args.threads)
+    header = ['forward+backward (training mode)', 'fused (previous default)', 'ours (fast)', 'ours / fused',
+              'peak RSS fused', 'peak RSS ours']
+    rows = []
+    for config, s in FAST_SIZES.items():
+        f, o = res[config, 'fused'], res[config, 'ours']
+        steps = lambda r: 'n/a' if 'error' in r else f"{1 / r['seconds']:.3f} steps/s"
+        rows.append([f"{config} (B={s['batch']}, N={s['points']:,}, Q={s['queries']:,})",
+                     f"{fmt_rate(f, s['batch'], 'samples/s')}, {steps(f)}", f"{fmt_rate(o, s['batch'], 'samples/s')}, {steps(o)}",
+                     fmt_ratio(o, f), fmt_mb(f), fmt_mb(o)])
+    return "\n".join(["## fast against fused (forward+backward)", "", render_table(header, rows), "",
+        "- ratio: throughput of ours over fused's (> 1: ours is faster); every cell a fresh process, median of the runs.", ""])
 
 
 def models_table(args) -> str:
@@ -293,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--compile", action="store_true",
                     help="also measure ours with torch.compile on the encoder's blocks (training rows only)")
     ap.add_argument("--models", action="store_true", help="only the table of the four models")
+    ap.add_argument("--fast", action="store_true", help="only the table of ours against the previous default ('fused')")
     ap.add_argument("--out", type=Path, help="also write the table as markdown to this file")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -307,9 +341,12 @@ def main(argv: list[str] | None = None) -> int:
     load = os.getloadavg()
     start = time.perf_counter()
     parts = []
-    if not args.models:
-        parts.append(airnet_table(args))
-    parts.append(models_table(args))
+    if args.fast:
+        parts.append(fast_table(args))
+    else:
+        if not args.models:
+            parts.append(airnet_table(args))
+        parts.append(models_table(args))
     wall = time.perf_counter() - start
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     text = "\n".join([

@@ -13,6 +13,7 @@
 #include <ATen/Parallel.h>
 
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -200,4 +201,59 @@ TORCH_LIBRARY(airnets, m) {
   m.def("attn_fwd(Tensor(a!) logits, Tensor v1, Tensor? v2) -> Tensor", &attn_fwd);
   m.def("attn_bwd(Tensor w, Tensor v1, Tensor? v2, Tensor out, Tensor grad) -> Tensor[]", &attn_bwd);
   m.def("relu_bwd_sumk(Tensor(a!) grad, Tensor t) -> Tensor", &relu_bwd_sumk);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// k nearest neighbours: for every query, the squared distances to all reference points (the same sum of squares,
+// coordinate by coordinate, as airnets.attention.square_distance), the k smallest kept in a max-heap while scanning,
+// then sorted nearest first (ties: lower index first). No [B, Q, M] matrix is ever written.
+namespace {
+
+at::Tensor knn(const at::Tensor& query_in, const at::Tensor& ref_in, int64_t k) {
+  TORCH_CHECK(query_in.dim() == 3 && ref_in.dim() == 3 && query_in.size(2) == 3 && ref_in.size(2) == 3 &&
+              query_in.size(0) == ref_in.size(0), "knn: expected [B, Q, 3] and [B, M, 3]");
+  TORCH_CHECK(query_in.scalar_type() == at::kFloat && ref_in.scalar_type() == at::kFloat && query_in.device().is_cpu(),
+              "knn: float32 CPU tensors only");
+  const at::Tensor q = query_in.contiguous(), r = ref_in.contiguous();
+  const int64_t B = q.size(0), Q = q.size(1), M = r.size(1);
+  TORCH_CHECK(k >= 1 && k <= M, "knn: k must be in [1, M]");
+  at::Tensor out = at::empty({B, Q, k}, q.options().dtype(at::kLong));
+  const float *qp = q.data_ptr<float>(), *rp = r.data_ptr<float>();
+  int64_t* op = out.data_ptr<int64_t>();
+  at::parallel_for(0, B * Q, 16, [&](int64_t begin, int64_t end) {
+    std::vector<float> dist(M);
+    std::vector<std::pair<float, int64_t>> heap;
+    heap.reserve(k);
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t b = row / Q;
+      const float* x = qp + row * 3;
+      const float* y = rp + b * M * 3;
+      for (int64_t j = 0; j < M; ++j) {
+        const float d0 = x[0] - y[3 * j], d1 = x[1] - y[3 * j + 1], d2 = x[2] - y[3 * j + 2];
+        float s = d0 * d0;
+        s = s + d1 * d1;
+        dist[j] = s + d2 * d2;
+      }
+      heap.clear();
+      for (int64_t j = 0; j < M; ++j) {
+        if (static_cast<int64_t>(heap.size()) < k) {
+          heap.emplace_back(dist[j], j);
+          std::push_heap(heap.begin(), heap.end());
+        } else if (std::make_pair(dist[j], j) < heap.front()) {
+          std::pop_heap(heap.begin(), heap.end());
+          heap.back() = {dist[j], j};
+          std::push_heap(heap.begin(), heap.end());
+        }
+      }
+      std::sort_heap(heap.begin(), heap.end());
+      for (int64_t i = 0; i < k; ++i) op[row * k + i] = heap[i].second;
+    }
+  });
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_FRAGMENT(airnets, m) {
+  m.def("knn(Tensor query, Tensor ref, int k) -> Tensor", &knn);
 }
