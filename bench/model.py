@@ -14,8 +14,8 @@ Two implementations, measured in the same run:
 * ours: `airnets.attention` as it is (its default implementation, 'fast': linear maps folded before the neighbour
   gather, the softmax over the neighbours and its backward in one autograd Function with C++ kernels, the big products
   through oneDNN, `topk` kNN, chunked cross attention);
-* fused (table "fast against fused" only, `--fast`): `with attention.implementation('fused')`, the previous default
-  (the same folding, the elementwise chain as separate torch ops, products through `mm`);
+* fused (table "fast against fused" only, `--fast`): `with attention.implementation('fused')` and `knn_topk`, the
+  previous default (the same folding, the elementwise chain as separate torch ops, products through `mm`, `topk` kNN);
 * reference-style: the same module under `with attention.implementation('plain')` (every block runs its `forward_plain`,
   the equations written out as the reference writes them: one linear layer after another on [B, N, k, d] tensors,
   no chunking inside the cross attention) and `airnets.attention.knn` replaced by the reference's kNN, a full
@@ -123,11 +123,18 @@ def knn_argsort(query: torch.Tensor, ref: torch.Tensor, k: int) -> torch.Tensor:
         return attention.square_distance(query, ref).argsort(-1)[..., :k]
 
 
+def knn_topk(query: torch.Tensor, ref: torch.Tensor, k: int) -> torch.Tensor:
+    """The previous kNN: `topk` of the full squared-distance matrix (before the C++ kNN)."""
+    with torch.no_grad():
+        return attention.square_distance(query, ref).topk(k, dim=-1, largest=False).indices
+
+
 def use_impl(impl: str):
     """A context manager that runs airnets.attention's blocks as `impl` (the reference-style kNN is a module global)."""
     if impl in ('ours', COMPILED):
         return contextlib.nullcontext()
-    if impl == 'fused':
+    if impl == 'fused':  # as it was: fused blocks, and the kNN as torch's topk of the distance matrix
+        attention.knn = knn_topk
         return attention.implementation('fused')
     if impl == 'reference-style':
         attention.knn = knn_argsort
