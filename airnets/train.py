@@ -24,6 +24,7 @@ from .config import Config, ConfigError, build_model, config_from_dict, load_con
 from .datasets import ShapeReconstructionDataset, read_split
 from .files import remove_partials, write_atomic
 from .prepare import UsageError, _cli
+from .recipe import apply_recipe, position_encoders
 
 # %% auto #0
 __all__ = ['CKPT_RE', 'RESUMABLE_KEYS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'EpochDraws', 'Distributed',
@@ -250,6 +251,7 @@ class Trainer:
         self.val_set = EpochDraws(make_dataset(config, data_root, 'val', data_type), t.seed, 1) if has_val else None
         torch.manual_seed(t.seed); np.random.seed(t.seed & 0xFFFFFFFF); random.seed(t.seed)
         self.model = build_model(config).to(self.d.device)
+        self.position_gains = apply_recipe(self.model, t, *self._recipe_batch())   # airnets.recipe; a resumed run then loads its weights over it
         # find_unused_parameters: the position-only first block never uses its W_q, W_k, W_v (kept for the reference's layout)
         self.net = DistributedDataParallel(self.model, device_ids=[self.d.device] if self.d.device.type == 'cuda' else None,
                                            find_unused_parameters=True) if self.d.active else self.model
@@ -270,6 +272,15 @@ class Trainer:
         if self.d.main: self._log(*args)
 
 # %% ../nbs/21_train.ipynb #5bc90015
+@patch
+def _recipe_batch(self:Trainer) -> tuple: # (points [B, N, 3], queries [B, Q, 3]) on the device, or () when the recipe needs none
+    "The batch the recipe measures the model on: its own draw (stream 2) of the first `batch_size` training shapes, the same in every process"
+    t = self.config.training
+    if t.position_init is None or not position_encoders(self.model): return ()
+    draws = EpochDraws(self.train_set.dataset, t.seed, 2)
+    items = [draws[i] for i in range(min(t.batch_size, len(draws)))]
+    return tuple(torch.from_numpy(np.stack([it[k] for it in items])).to(self.d.device) for k in ('inputs', 'points'))
+
 @patch
 def _resume(self:Trainer) -> Path|None:
     "Load the checkpoint to continue from, if any; the epoch count starts after it"
@@ -309,11 +320,11 @@ def _autocast(self:Trainer):
     return torch.autocast(self.d.device.type, dtype=self.amp) if self.amp is not None else contextlib.nullcontext()
 
 @patch
-def train_epoch(self:Trainer) -> dict: # {'loss': mean over batches and processes, 'last': the last batch's loss}
+def train_epoch(self:Trainer) -> dict: # {'loss': mean over batches and processes, 'last': the last batch's loss, 'steps': optimizer steps}
     "One pass over the training shapes, an optimiser step per batch"
     t, dev = self.config.training, self.d.device
     self.net.train(); self.sampler.set_epoch(self.epoch); self.train_set.set_epoch(self.epoch)
-    total, n, last = 0.0, 0, float('nan')
+    total, n, last, steps = 0.0, 0, float('nan'), 0
     bar = tqdm(self.train_loader, desc=f'epoch {self.epoch + 1}/{t.epochs}', leave=False, dynamic_ncols=True,
                disable=not (self.progress and self.d.main))
     for batch in bar:
@@ -328,11 +339,11 @@ def train_epoch(self:Trainer) -> dict: # {'loss': mean over batches and processe
             nn.utils.clip_grad_norm_(self.model.encoder.parameters(), t.grad_clip)
             nn.utils.clip_grad_norm_(self.model.decoder.parameters(), t.grad_clip)
         self.scaler.step(self.opt); self.scaler.update()
-        last = loss.item(); total += last; n += 1
+        last = loss.item(); total += last; n += 1; steps += 1
         bar.set_postfix(loss=f'{last:.4f}')
     total, n = _all_sum([total, n], self.d)
     self.sched.step()
-    return dict(loss=total / max(n, 1), last=last)
+    return dict(loss=total / max(n, 1), last=last, steps=steps)
 
 @patch
 @torch.no_grad()
@@ -364,7 +375,7 @@ def _writer(self:Trainer):
     return SummaryWriter(str(self.exp_dir/'summary'), purge_step=self.epoch + 1)  # a resumed run replaces what a crashed one logged after its checkpoint
 
 @patch
-def fit(self:Trainer) -> list: # one dict per epoch: epoch, train_loss, train_loss_last, val_loss, lr, seconds
+def fit(self:Trainer) -> list: # one dict per epoch: epoch, steps (optimizer steps so far), train_loss, train_loss_last, val_loss, lr, seconds
     "Train until `training.epochs` epochs are done, or until `training.max_minutes` of training time are spent"
     t = self.config.training
     if self.epoch >= t.epochs:
@@ -385,7 +396,8 @@ def fit(self:Trainer) -> list: # one dict per epoch: epoch, train_loss, train_lo
             self.epoch += 1
             best = val is not None and (self.best_val_loss is None or val < self.best_val_loss)
             if best: self.best_epoch, self.best_val_loss = self.epoch, val
-            rec = dict(epoch=self.epoch, train_loss=tr['loss'], train_loss_last=tr['last'], val_loss=val, lr=lr, seconds=time.perf_counter() - t0)
+            steps = (self.history[-1].get('steps', 0) if self.history else 0) + tr['steps']
+            rec = dict(epoch=self.epoch, steps=steps, train_loss=tr['loss'], train_loss_last=tr['last'], val_loss=val, lr=lr, seconds=time.perf_counter() - t0)
             self.history.append(rec)
             if self.d.main:
                 for k, v in (('training loss last batch', tr['last']), ('training loss batch avg', tr['loss']), ('val loss batch avg', val), ('learning rate', lr)):
