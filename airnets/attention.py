@@ -75,7 +75,11 @@ def current_implementation() -> str:
     "The implementation the blocks run now: the innermost `implementation(...)`, else the default"
     return _chosen.get() or _DEFAULT
 
-def _dispatch(block, *args): return getattr(block, 'forward_' + current_implementation())(*args)
+def _dispatch(block, *args):
+    "Run the chosen forward; 'fast' (C++ kernels for float32 on the CPU) hands other dtypes, autocast and GPUs to 'fused'"
+    name, x = current_implementation(), args[0]
+    if name == 'fast' and (x.device.type != 'cpu' or x.dtype != torch.float32 or torch.is_autocast_enabled('cpu')): name = 'fused'
+    return getattr(block, 'forward_' + name)(*args)
 
 def _mlp(d_in, d): return nn.Sequential(nn.Linear(d_in, d), nn.ReLU(), nn.Linear(d, d))
 

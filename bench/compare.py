@@ -16,14 +16,21 @@ airnets_evaluate_gather) in fresh processes, under experiments/compare/<model><N
 retrained (its budget is spent), a generated or evaluated object is skipped, so a killed comparison is continued by
 the same command. The table is written atomically to --out (markdown) and beside it as JSON.
 
-AIR-Net's first layer takes all the input points: npoints_per_layer is [300, 100, 32] for 300 points (the demo
-config) and [3000, 300, 64] for 3000. The baselines' architectures do not depend on the input size (IF-Net sees the
-points voxelised at 32^3).
+AIR-Net's first layer takes all the input points: with 300 points it is the `demo` config ([300, 100, 32] points per
+layer), with 3000 the `demo3000` config ([3000, 300, 64], a narrower first block so that a step costs about 2.5x
+demo's). Both train with the package's recipe (nbs/20a_recipe: position encoders scaled to their inputs, BatchNorm
+momentum 0.3), as do the baselines' CPU configs. The baselines' architectures do not depend on the input size (IF-Net
+sees the points voxelised at 32^3).
+
+The JSON beside the table keeps every run's validation curve (cumulative training minutes, validation loss per
+epoch), which nbs/52_tutorial_compare draws. A run whose best epoch falls in the last third of its epochs has not
+flattened: the table marks it, and the budget was too short for it.
 """
 from __future__ import annotations
 
 import argparse
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -43,15 +50,15 @@ from airnets.files import write_atomic  # noqa: E402
 
 BASES = {'airnet': 'demo', 'onet': 'onet_small', 'convonet': 'convonet_small', 'ifnet': 'ifnet_small'}
 NAMES = {'airnet': 'AIR-Net', 'onet': 'ONet', 'convonet': 'ConvONet (3 planes)', 'ifnet': 'IF-Net'}
-AIRNET_LAYERS = {300: [300, 100, 32], 3000: [3000, 300, 64]}
+AIRNET_CONFIGS = {300: 'demo', 3000: 'demo3000'}  # AIR-Net's config per input size (others: demo with [n, n/10, 32])
 
 
 def run_config(model: str, n: int, noise: float, minutes: float) -> dict:
     "The config of one run: the model's CPU config with n input points, the noise and the budget"
-    d = load_config(BASES[model]).to_dict()
+    d = load_config(AIRNET_CONFIGS.get(n, 'demo') if model == 'airnet' else BASES[model]).to_dict()
+    if model == 'airnet' and n not in AIRNET_CONFIGS: d['encoder']['npoints_per_layer'] = [n, max(32, n // 10), 32]
     d['training'].update(pc_samples=n, max_minutes=minutes, epochs=100_000)
     d['mode']['noisy_obs'] = noise
-    if model == 'airnet': d['encoder']['npoints_per_layer'] = AIRNET_LAYERS.get(n, [n, max(32, n // 10), 32])
     return d
 
 
@@ -101,8 +108,11 @@ def row(model: str, n: int, name: str, gen: Path | None, a) -> dict:
     if ck:
         st = read_weights(ck[-1][1])
         h = st.get('history', [])
-        r.update(epochs=len(h), minutes=round(sum(x['seconds'] for x in h) / 60, 2), best_epoch=st.get('best_epoch'),
-                 best_val_loss=st.get('best_val_loss'), parameters=count_parameters(build_model(config_from_dict(st['config'], name))))
+        mins = list(itertools.accumulate(x['seconds'] / 60 for x in h))
+        r.update(epochs=len(h), minutes=round(mins[-1], 2) if mins else 0, best_epoch=st.get('best_epoch'),
+                 best_val_loss=st.get('best_val_loss'), parameters=count_parameters(build_model(config_from_dict(st['config'], name))),
+                 flattened=bool(st.get('best_epoch')) and st['best_epoch'] <= 2 * len(h) / 3,
+                 curve=dict(minutes=[round(m, 3) for m in mins], val_loss=[x['val_loss'] for x in h], steps=[x.get('steps') for x in h]))
     if gen is not None:
         g = gather(gen)
         o = g['overall']
@@ -116,10 +126,11 @@ def fmt(v, scale=1.0, digits=3):
 
 
 def table(rows: list, a, started: str) -> str:
-    head = ['model', 'input points', 'parameters', 'epochs in budget', 'best val loss', 'IoU', 'Chamfer-L1 (x1e-2)', 'Chamfer-L2 (x1e-4)', 'NC', 'F@1%', 'empty']
+    head = ['model', 'input points', 'parameters', 'epochs in budget', 'best epoch', 'best val loss', 'IoU', 'Chamfer-L1 (x1e-2)', 'Chamfer-L2 (x1e-4)', 'NC', 'F@1%', 'empty']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in sorted(rows, key=lambda r: (r['points'], -(r.get('iou') or 0))):
-        lines.append('| ' + ' | '.join([r['model'], str(r['points']), f"{r.get('parameters', 0):,}", str(r.get('epochs', '-')), fmt(r.get('best_val_loss'), digits=4),
+        best = f"{r.get('best_epoch', '-')}" + ('' if r.get('flattened', True) else ' (not flat)')
+        lines.append('| ' + ' | '.join([r['model'], str(r['points']), f"{r.get('parameters', 0):,}", str(r.get('epochs', '-')), best, fmt(r.get('best_val_loss'), digits=4),
                                          fmt(r.get('iou')), fmt(r.get('chamfer_l1'), 100), fmt(r.get('chamfer_l2'), 1e4), fmt(r.get('normals')), fmt(r.get('f_score_10')),
                                          f"{r.get('empty', '-')}/{r.get('objects', '-')}"]) + ' |')
     cmd = 'python bench/compare.py ' + ' '.join(sys.argv[1:])
@@ -128,7 +139,8 @@ def table(rows: list, a, started: str) -> str:
         f'`{cmd.strip()}` (or `make compare`), started {started} on {platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()}).', '',
         f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`, '
         f'input noise std {a.noise:g}, then reconstructed with MISE {a.mise_res} x {a.mise_steps} from its best validation epoch and evaluated on the {a.n_test} test shapes. '
-        'Means over the test objects (an empty mesh counts 0 in IoU and F-score; Chamfer and NC over the non-empty ones); distances in units of the unit box.', '',
+        'Means over the test objects (an empty mesh counts 0 in IoU and F-score; Chamfer and NC over the non-empty ones); distances in units of the unit box. '
+        '"not flat": the best validation epoch lies in the last third of the run, so its curve had not flattened within the budget.', '',
         *lines, ''])
 
 
@@ -149,7 +161,7 @@ def main():
     if not (Path(a.data_root)/'split.npz').is_file(): sys.exit(f'compare: {a.data_root} has no split.npz: run `make demo` (or airnets_make_shapes + airnets_prepare) first')
     import numpy as np
     with np.load(Path(a.data_root)/'split.npz') as z: a.n_train, a.n_test = len(z['train']), len(z['test'])
-    started = datetime.datetime.now().strftime('%Y-%m-%d %H:%M')
+    started, t_start = datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), time.perf_counter()
     runs = [(m, n, f'{m}{n}') for n in a.points for m in a.models]
     Path(a.exp_root).mkdir(parents=True, exist_ok=True)
     print(f'compare: {len(runs)} runs, {a.minutes:g} min each, {a.jobs} at a time', flush=True)
@@ -157,9 +169,11 @@ def main():
         list(ex.map(lambda r: train(r[2], run_config(r[0], r[1], a.noise, a.minutes), a), runs))
         gens = list(ex.map(lambda r: generate(r[2], a), runs))
     rows = [row(m, n, name, g, a) for (m, n, name), g in zip(runs, gens)]
-    md = table(rows, a, started)
+    wall = (time.perf_counter() - t_start) / 60
+    md = table(rows, a, started) + f'\nWall time of this invocation: {wall:.0f} minutes (a resumed comparison counts only what was left to do).\n'
     write_atomic(a.out, md)
-    write_atomic(Path(a.out).with_suffix('.json'), json.dumps(dict(started=started, args=vars(a), rows=rows), indent=1, default=str) + '\n')
+    machine = f'{platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})'
+    write_atomic(Path(a.out).with_suffix('.json'), json.dumps(dict(started=started, machine=machine, wall_minutes=round(wall, 1), args=vars(a), rows=rows), indent=1, default=str) + '\n')
     print(md)
 
 

@@ -24,7 +24,7 @@ PAGES = {'index.html': 'airnets', 'fps.html': 'Farthest point sampling'}
 # every other page of the library: it loads clean too (title, no errors, nothing fetched off the machine, links exist)
 OTHER_PAGES = {'files.html': 'Files', 'geometry.html': 'Geometry', 'onet_format.html': 'The ONet data format', 'prepare.html': 'Preparing the data',
                'shapes.html': 'Procedural shapes', 'datasets.html': 'Datasets', 'attention.html': 'Attention blocks',
-               'airnet.html': 'AIR-Net', 'onet.html': 'ONet', 'convonet.html': 'ConvONet', 'ifnet.html': 'IF-Net', 'config.html': 'Configs', 'train.html': 'Training', 'mise.html': 'MISE and meshes', 'generate.html': 'Generation',
+               'airnet.html': 'AIR-Net', 'onet.html': 'ONet', 'convonet.html': 'ConvONet', 'ifnet.html': 'IF-Net', 'config.html': 'Configs', 'recipe.html': 'The training recipe', 'train.html': 'Training', 'mise.html': 'MISE and meshes', 'generate.html': 'Generation',
                'metrics.html': 'Metrics', 'evaluate.html': 'Evaluation', 'report.html': 'Report', 'pretrained.html': 'Pretrained weights',
                'tutorial_end_to_end.html': 'Tutorial: end to end', 'tutorial_your_scan.html': 'Tutorial: reconstruct your own point cloud',
                'tutorial_compare.html': 'Tutorial: compare the four models'}
