@@ -244,11 +244,10 @@ def forward_fused(self:PointTransformerBlock, xyz, feats=None):
     logits = self.fc_gamma[2](F.relu((apos + nb[1]).add_(q[:, :, None]), inplace=True))
     return batch_norm(self.bn, vector_attention(logits, nb[2] + pos) + feats)
 
-@patch
-def forward_fused(self:SetAbstraction, xyz, feats):
-    "SetAbs with the gathers of both rounds at one index and one positional product (see above): same result as `forward_plain`"
-    D1, c1, D2, c2, A1, b1 = _parts(self.fc_delta1, self.fc_gamma1)
-    A2, b2, d = self.fc_gamma2[0].weight, self.fc_gamma2[0].bias, feats.shape[-1]
+def _setabs_neighbours(self:SetAbstraction, xyz, feats):
+    "The folded set abstraction's first half, shared by `forward_fused` and `forward_fast`: FPS, kNN, the gathered tables"
+    D1, c1, _, c2, A1, _ = _parts(self.fc_delta1, self.fc_gamma1)
+    A2, d = self.fc_gamma2[0].weight, feats.shape[-1]
     fps_idx = farthest_point_sample(xyz.detach(), self.npoint, skip_near_origin=self.skip_near_origin)
     centres = gather_points(xyz, fps_idx)
     idx = knn(centres, xyz, self.nneigh)
@@ -258,8 +257,15 @@ def forward_fused(self:SetAbstraction, xyz, feats):
     # the neighbours' D1 p, -(A1 W_k) x, W_v x + c2, -(A2 W_k2) x, W_v2 x + c2: [B, S, k, d] each
     nb = gather_many([F.linear(xyz, D1), *kv.split(d, -1)], idx)
     h = F.relu(nb[0] - F.linear(centres, D1, -c1)[:, :, None], inplace=True)               # neighbour minus centre
+    return fps_idx, centres, nb, h, gather_points(feats, fps_idx)
+
+@patch
+def forward_fused(self:SetAbstraction, xyz, feats):
+    "SetAbs with the gathers of both rounds at one index and one positional product (see above): same result as `forward_plain`"
+    D1, c1, D2, c2, A1, b1 = _parts(self.fc_delta1, self.fc_gamma1)
+    A2, b2, d = self.fc_gamma2[0].weight, self.fc_gamma2[0].bias, feats.shape[-1]
+    fps_idx, centres, nb, h, fc = _setabs_neighbours(self, xyz, feats)
     pos, apos1, apos2 = F.linear(h, torch.cat([D2, A1 @ D2, A2 @ D2])).split(d, -1)
-    fc = gather_points(feats, fps_idx)
     q1 = F.linear(fc, A1 @ _w(self.w_qs), A1 @ c2 + b1)
     r1 = vector_attention(self.fc_gamma1[2](F.relu((apos1 + nb[1]).add_(q1[:, :, None]), inplace=True)), nb[2] + pos).transpose(1, 2)
     r1 = self.bnorm0(r1 + self.conv2(F.relu(self.bn1(self.conv1(r1))))).transpose(1, 2)
@@ -404,16 +410,8 @@ def forward_fast(self:SetAbstraction, xyz, feats):
     "SetAbs folded as `forward_fused`, both rounds in `_VectorAttention`: same result as `forward_plain`"
     D1, c1, D2, c2, A1, b1 = _parts(self.fc_delta1, self.fc_gamma1)
     A2, b2, d = self.fc_gamma2[0].weight, self.fc_gamma2[0].bias, feats.shape[-1]
-    fps_idx = farthest_point_sample(xyz.detach(), self.npoint, skip_near_origin=self.skip_near_origin)
-    centres = gather_points(xyz, fps_idx)
-    idx = knn(centres, xyz, self.nneigh)
-    zero = torch.zeros_like(c2)
-    kv = F.linear(feats, torch.cat([-A1 @ _w(self.w_ks), _w(self.w_vs), -A2 @ _w(self.w_ks2), _w(self.w_vs2)]),
-                  torch.cat([zero, c2, zero, c2]))
-    nb = gather_many([F.linear(xyz, D1), *kv.split(d, -1)], idx)
-    h = F.relu(nb[0] - F.linear(centres, D1, -c1)[:, :, None], inplace=True)               # neighbour minus centre
+    fps_idx, centres, nb, h, fc = _setabs_neighbours(self, xyz, feats)
     pos, apos1, apos2 = _SplitLinear.apply(h, D2, A1 @ D2, A2 @ D2)
-    fc = gather_points(feats, fps_idx)
     q1 = F.linear(fc, A1 @ _w(self.w_qs), A1 @ c2 + b1)[:, :, None]
     r1 = _VectorAttention.apply(apos1, nb[1], q1, pos, nb[2], *_gamma2(self.fc_gamma1)).transpose(1, 2)
     r1 = self.bnorm0(r1 + self.conv2(F.relu(self.bn1(self.conv1(r1))))).transpose(1, 2)
