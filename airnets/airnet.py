@@ -257,7 +257,9 @@ def read_weights(path, # a torch file of tensors, dicts, lists, numbers and stri
     try:
         with torch.serialization.safe_globals([TorchVersion]): state = torch.load(path, map_location='cpu', weights_only=True)
     except Exception as e:
-        raise CheckpointError(f'{path}: unreadable, truncated or not a weights-only torch file ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ""})') from None
+        first = str(e).splitlines()[0] if str(e) else ''
+        if 'weights only' in first.lower() or 'weights_only' in first: first = 'it holds objects other than tensors, numbers, strings and containers, which are never unpickled here'
+        raise CheckpointError(f'{path}: unreadable, truncated or not a weights-only torch file ({type(e).__name__}: {first})') from None
     if not isinstance(state, dict) or not set(required) <= set(state):
         raise CheckpointError(f"{path}: not {kind} (needs {', '.join(required)})")
     return state

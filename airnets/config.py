@@ -42,13 +42,13 @@ class Training(Section):
     batch_size: PositiveInt = 64                # shapes per optimisation step, all processes together
     ckpt: Optional[NonNegativeInt] = None       # resume from this epoch's checkpoint (None: the newest)
     grad_clip: Optional[PositiveFloat] = None   # max gradient norm, applied to encoder and decoder separately (None: off)
-    lr: PositiveFloat = 5e-4                    # Adam's initial learning rate
+    lr: float = Field(5e-4, gt=0, allow_inf_nan=False)   # Adam's initial learning rate (finite)
     lr_decay_factor: float = Field(0.2, gt=0, le=1)  # the learning rate is multiplied by this ...
     lr_decay_interval: Optional[PositiveInt] = 200   # ... every this many epochs (None: constant)
     npoints_decoder: PositiveInt = 1000         # supervision points per shape
     pc_samples: PositiveInt = 300               # input points per shape
     epochs: PositiveInt = 1500                  # train until this many epochs are done
-    seed: int = 0                               # seeds the model's initial weights, the order and every random draw
+    seed: int = Field(0, ge=0, lt=2**63)        # seeds the model's initial weights, the order and every random draw (0 <= seed < 2^63)
     amp: Optional[Literal['bf16', 'fp16']] = None    # autocast dtype on GPU (fp16 adds a gradient scaler); None: float32
     val_batch_size: Optional[PositiveInt] = None     # shapes per validation batch (None: batch_size)
     max_minutes: Optional[PositiveFloat] = None      # a compute budget: stop after the first epoch that ends past this many minutes of training, summed over resumes (None: no budget)
@@ -253,7 +253,7 @@ def _typed(registry:dict, data, section:str, source:str) -> Section:
     if data is None: raise ConfigError(f'{source}: the `{section}` section is missing')
     if not isinstance(data, dict): raise ConfigError(f'{source}: `{section}` must be a mapping of keys to values, got {type(data).__name__}')
     t = data.get('type')
-    if t not in registry: raise ConfigError(f"{source}: `{section}.type` must be one of {', '.join(map(repr, registry))}, got {t!r}")
+    if not isinstance(t, str) or t not in registry: raise ConfigError(f"{source}: `{section}.type` must be one of {', '.join(map(repr, registry))}, got {t!r}")
     return validate_section(registry[t], data, section, source)
 
 def _check_across(c:Config):

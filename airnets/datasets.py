@@ -5,6 +5,7 @@
 # %% ../nbs/03_datasets.ipynb #43ddb97f
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,8 +16,8 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from .onet_format import DataFormatError, read_npz_arrays, read_onet_points, read_onet_pointcloud
 
 # %% auto #0
-__all__ = ['voxelize_nearest', 'read_split', 'SeededDataset', 'ShapeReconstructionDataset', 'scan_normalization',
-           'normalize_scan', 'HumanDataset', 'seed_worker', 'SeededDataLoader', 'get_loader']
+__all__ = ['voxelize_nearest', 'check_object_name', 'read_split', 'SeededDataset', 'ShapeReconstructionDataset',
+           'scan_normalization', 'normalize_scan', 'HumanDataset', 'seed_worker', 'SeededDataLoader', 'get_loader']
 
 # %% ../nbs/03_datasets.ipynb #45df795e
 def voxelize_nearest(points, # [N, 3] points
@@ -37,6 +38,16 @@ def voxelize_nearest(points, # [N, 3] points
     return grid
 
 # %% ../nbs/03_datasets.ipynb #8d662910
+def check_object_name(name:str, # an object's name as a data file gives it: "<class>/<id>"
+                      where:str, # the file (and list) it comes from, for the message
+                     ) -> str: # the name
+    "DataFormatError unless `name` is a relative path that stays inside its data root (no absolute path, `..`, backslash or NUL)"
+    parts = name.split('/')
+    if (not name or name.startswith('/') or '\\' in name or '\0' in name or re.match(r'^[A-Za-z]:', name)
+            or any(p in ('', '.', '..') for p in parts)):
+        raise DataFormatError(f'{where}: object name {name!r} is not a relative path inside the data root; names are "<class>/<id>"')
+    return name
+
 def read_split(split_file, # IF-Net's `split.npz` (arrays train / val / test of "<class>/<id>")
                mode:str, # which list: 'train', 'val' or 'test'
               ) -> list[str]: # the "<class>/<id>" entries
@@ -47,7 +58,9 @@ def read_split(split_file, # IF-Net's `split.npz` (arrays train / val / test of 
         raise
     a = d[mode]
     if a.dtype.kind not in 'US' or a.ndim != 1: raise DataFormatError(f'{split_file}: `{mode}` must be a 1-D string array, got {a.dtype} {list(a.shape)}')
-    return [s.decode() if isinstance(s, bytes) else str(s) for s in a.tolist()]
+    names = [s.decode() if isinstance(s, bytes) else str(s) for s in a.tolist()]
+    for n in names: check_object_name(n, f'{split_file}: `{mode}`')
+    return names
 
 # %% ../nbs/03_datasets.ipynb #41aa296a
 class SeededDataset(Dataset):
@@ -121,7 +134,7 @@ class ShapeReconstructionDataset(SeededDataset):
         self.noise_std, self.voxelize = float(noise_std), (None if voxelize is None else int(voxelize))
         self.onet_dir_name, self.surface_file, self.onet_jitter = onet_dir_name, surface_file, onet_jitter
         self.items = read_split(self.split_file, mode)
-        if not self.items: raise ValueError(f"{self.split_file}: the '{mode}' list is empty")
+        if not self.items: raise DataFormatError(f"{self.split_file}: the '{mode}' list is empty")
         self.objects = [self.data_root/s for s in self.items]
 
     def __len__(self): return len(self.objects)

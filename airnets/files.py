@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['PARTIAL', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz']
+__all__ = ['PARTIAL', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file']
 
 # %% ../nbs/000_files.ipynb #48c27de6
 PARTIAL = '.partial'  # suffix of the temporary files of atomic writes
@@ -60,3 +60,11 @@ def save_npz(path, # final `.npz` name
                 buf = io.BytesIO(); np.lib.format.write_array(buf, np.asanyarray(a), allow_pickle=False)
                 z.writestr(zipfile.ZipInfo(f'{k}.npy', date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
     return write_atomic(path, _write)
+
+# %% ../nbs/000_files.ipynb #3384003e
+def same_file(a, # a path (it need not exist)
+              b, # another
+             ) -> bool: # both exist and are the same file (links followed)
+    "Whether two paths name one existing file"
+    try: return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    except OSError: return False

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
 from .datasets import HumanDataset, voxelize_nearest
-from .files import remove_partials, save_npz, write_atomic
+from .files import remove_partials, save_npz, write_atomic, same_file
 from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit
 from .prepare import Summary, UsageError, _cli, _reason, parse_shard, shard_objects
 from .train import EpochDraws, checkpoint_path, list_checkpoints, make_dataset, resolve_device
@@ -386,6 +386,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')
+    if same_file(out, input): raise UsageError(f'-o {output} is the input point cloud {input}: refusing to write over it; choose another output file')
     if exp_name and model: raise UsageError('give -exp_name (a trained experiment) or --model (a checkpoint file or a shipped model), not both')
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')
     _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold)

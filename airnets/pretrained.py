@@ -13,7 +13,7 @@ import torch
 from .airnet import CheckpointError, count_parameters, read_weights
 from .config import config_from_dict, load_config
 from .evaluate import gather
-from .files import write_atomic
+from .files import write_atomic, same_file
 from .generate import TrainedModel, choose_checkpoint, experiment_config_file, model_from_state
 from .prepare import UsageError, _cli
 
@@ -58,6 +58,7 @@ def export_weights(exp_dir, # experiments/<exp>
     "A slim, weights-only file of an experiment's checkpoint: state dicts, config, and info (epoch, training time, data, scores)"
     exp_dir = Path(exp_dir)
     path, label = choose_checkpoint(exp_dir, checkpoint)
+    if same_file(out, path): raise UsageError(f'-o {out} is the checkpoint being exported ({path}): refusing to replace a training checkpoint with a slim file; choose another output file')
     state = read_weights(path)
     config = load_config(experiment_config_file(exp_dir))
     hist = state.get('history', [])

@@ -5,7 +5,7 @@
 # %% ../nbs/21_train.ipynb #fd6eecfd
 from __future__ import annotations
 
-import contextlib, dataclasses, json, os, random, re, sys, time
+import contextlib, dataclasses, json, math, os, random, re, sys, time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config, save_config
 from .datasets import ShapeReconstructionDataset, read_split
 from .files import remove_partials, write_atomic
+from .onet_format import DataFormatError
 from .prepare import UsageError, _cli
 from .recipe import apply_recipe, position_encoders
 
@@ -249,6 +250,9 @@ class Trainer:
         self.train_set = EpochDraws(make_dataset(config, data_root, 'train', data_type), t.seed, 0)
         has_val = bool(read_split(Path(data_root)/'split.npz', 'val'))  # a split without validation shapes: no validation loss, no best epoch
         self.val_set = EpochDraws(make_dataset(config, data_root, 'val', data_type), t.seed, 1) if has_val else None
+        for ds in (self.train_set, self.val_set):   # fail now, with the file named, rather than in the middle of an epoch
+            missing = [k for k, o in zip(ds.dataset.items, ds.dataset.objects) if not o.is_dir()] if ds is not None else []
+            if missing: raise DataFormatError(f"{ds.dataset.split_file}: the '{ds.dataset.mode}' list names {len(missing)} object(s) without a folder in {data_root}, e.g. {missing[0]!r}")
         torch.manual_seed(t.seed); np.random.seed(t.seed & 0xFFFFFFFF); random.seed(t.seed)
         self.model = build_model(config).to(self.d.device)
         self.position_gains = apply_recipe(self.model, t, *self._recipe_batch())   # airnets.recipe; a resumed run then loads its weights over it
@@ -332,7 +336,7 @@ def train_epoch(self:Trainer) -> dict: # {'loss': mean over batches and processe
         self.opt.zero_grad(set_to_none=True)
         with self._autocast(): logits = self.net(x, q)
         loss = occupancy_loss(logits, occ)
-        if not torch.isfinite(loss): raise FloatingPointError(f'epoch {self.epoch + 1}: the training loss is {loss.item()}; lower training.lr or set training.grad_clip')
+        if not torch.isfinite(loss): raise FloatingPointError(f'epoch {self.epoch + 1}, step {steps + 1}: the training loss is {loss.item()}; lower training.lr or set training.grad_clip')
         self.scaler.scale(loss).backward()
         if t.grad_clip is not None:
             self.scaler.unscale_(self.opt)
@@ -393,6 +397,8 @@ def fit(self:Trainer) -> list: # one dict per epoch: epoch, steps (optimizer ste
             t0, lr = time.perf_counter(), self.opt.param_groups[0]['lr']
             tr = self.train_epoch()
             val = self.validate()
+            if val is not None and not math.isfinite(val):   # never a checkpoint, never the best epoch
+                raise FloatingPointError(f'epoch {self.epoch + 1}: the validation loss is {val}; lower training.lr or set training.grad_clip')
             self.epoch += 1
             best = val is not None and (self.best_val_loss is None or val < self.best_val_loss)
             if best: self.best_epoch, self.best_val_loss = self.epoch, val
@@ -471,7 +477,9 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
         trainer.fit()
         if d.main and trainer.best_epoch:
             print(f'best epoch {trainer.best_epoch}: validation loss {trainer.best_val_loss:.4f} ({checkpoint_path(exp_dir, trainer.best_epoch)})')
-    except (ConfigError, CheckpointError) as e: raise UsageError(str(e)) from None
+    except (ConfigError, CheckpointError, DataFormatError) as e: raise UsageError(str(e)) from None
+    except FloatingPointError as e:
+        print(f'airnets_train: {e}; stopped, the checkpoints of the epochs before are kept', file=sys.stderr); return 1
     finally:
         if dist.is_initialized(): dist.destroy_process_group()
     return 0

@@ -1,0 +1,123 @@
+"""Hostile inputs, each as a user would hand it over: a fresh process, the exact exit code, the message, and the file
+system checked afterwards (nothing written outside its folder, no input destroyed)."""
+import hashlib, os, subprocess, sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
+
+def run(module_cli, *args, cwd, timeout=600):
+    mod, fn = module_cli.split(':')
+    return subprocess.run([sys.executable, '-c', f'from {mod} import {fn}; {fn}()', *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, timeout=timeout, env=ENV)
+
+def digest(p: Path) -> str: return hashlib.sha256(p.read_bytes()).hexdigest()
+
+def one_line(r, code: int, *words):
+    "exit code `code`, exactly one line on stderr, containing every word"
+    assert r.returncode == code, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    for w in words: assert w in lines[0], lines[0]
+
+@pytest.fixture(scope='module')
+def work(tmp_path_factory, shapes45):
+    "shapes/ (the prepared embedded shapes, linked) and a tiny AIR-Net of one epoch in experiments/tiny"
+    w = tmp_path_factory.mktemp('hostile')
+    (w/'shapes').symlink_to(shapes45, target_is_directory=True)
+    r = run('airnets.train:train_cli', '-exp_name', 'tiny', '-cfg_file', 'tiny', '--data_root', w/'shapes', '--epochs', 1, '--quiet', cwd=w)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return w
+
+def evil_root(work: Path, name: str, **lists) -> Path:
+    "a data root whose class folders link to the embedded shapes and whose split.npz holds the given lists"
+    root = work/name; root.mkdir()
+    for c in (work/'shapes').iterdir():
+        if c.is_dir(): (root/c.name).symlink_to(c.resolve(), target_is_directory=True)
+    good = np.load(work/'shapes'/'split.npz')
+    split = {k: good[k] for k in ('train', 'val', 'test')}
+    split.update(lists)
+    np.savez(root/'split.npz', **split)
+    return root
+
+@pytest.mark.parametrize('bad', ['../../escaped/obj', '/tmp/airnets_abs_escape/obj'])
+def test_object_names_that_leave_the_root_are_refused(work, bad):
+    root = evil_root(work, f'evil{abs(hash(bad))}', test=np.array([str(np.load(work/'shapes'/'split.npz')['test'][0]), bad]))
+    outside = (root/bad).resolve() if not bad.startswith('/') else Path(bad)
+    r = run('airnets.generate:generate_cli', '-exp_name', 'tiny', '--data_root', root, '-mise_res', 8, '-mise_steps', 0, '--quiet', cwd=work)
+    one_line(r, 2, 'split.npz', repr(bad), 'not a relative path inside the data root')
+    assert not outside.exists() and not outside.parent.exists()
+    assert not any((work/'experiments'/'tiny').glob('evaluation_*/generation/*/*/surface_reconstruction.off'))
+    r = run('airnets.train:train_cli', '-exp_name', 'evil', '-cfg_file', 'tiny', '--data_root', root.parent/root.name, '--epochs', 1, cwd=work)
+    assert r.returncode == 0  # the training lists are good: the bad name is in `test`, which training never reads
+    root2 = evil_root(work, f'evil_train{abs(hash(bad))}', train=np.array([bad]))
+    r = run('airnets.train:train_cli', '-exp_name', 'evil2', '-cfg_file', 'tiny', '--data_root', root2, '--epochs', 1, cwd=work)
+    one_line(r, 2, 'split.npz', repr(bad))
+    assert not (work/'experiments'/'evil2'/'checkpoints').exists()
+
+@pytest.mark.parametrize('case,words', [
+    ('object arrays', ['split.npz', 'object arrays']),
+    ('empty train', ['split.npz', "'train' list is empty"]),
+    ('numbers', ['split.npz', 'must be a 1-D string array']),
+    ('no val list', ['split.npz', 'val']),
+    ('missing folder', ['split.npz', "without a folder", "'chair/does_not_exist'"]),
+])
+def test_bad_splits_stop_training_with_one_line(work, case, words):
+    lists = {'object arrays': dict(train=np.array(['a/b', 'c/d'], dtype=object)), 'empty train': dict(train=np.array([], dtype=str)),
+             'numbers': dict(train=np.arange(3)), 'no val list': {}, 'missing folder': dict(train=np.array(['chair/does_not_exist']))}[case]
+    root = evil_root(work, 'split_' + case.replace(' ', '_'), **lists)
+    if case == 'no val list':
+        z = dict(np.load(root/'split.npz')); z.pop('val'); np.savez(root/'split.npz', **z)
+    r = run('airnets.train:train_cli', '-exp_name', 'bad_' + case.replace(' ', '_'), '-cfg_file', 'tiny', '--data_root', root, '--epochs', 1, cwd=work)
+    one_line(r, 2, *words)
+
+def test_reconstruct_never_writes_over_its_input(work):
+    (work/'sub').mkdir(exist_ok=True)
+    mesh_scan = work/'scan.ply'
+    mesh_scan.write_text('ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\nend_header\n'
+                         '0 0 0\n1 0 0\n0 1 0\n0 0 1\n')
+    (work/'scan_ply_link.ply').symlink_to(mesh_scan)
+    before = digest(mesh_scan)
+    for out in (mesh_scan, work/'scan_ply_link.ply', work/'sub'/'..'/'scan.ply'):
+        r = run('airnets.generate:reconstruct_cli', mesh_scan, '-o', out, cwd=work)
+        one_line(r, 2, '-o', 'is the input point cloud', 'refusing to write over it')
+        assert digest(mesh_scan) == before and mesh_scan.is_file() and not mesh_scan.is_symlink()
+
+def test_export_weights_never_replaces_its_checkpoint(work):
+    ck = work/'experiments'/'tiny'/'checkpoints'/'checkpoint_epoch_1.tar'
+    before = digest(ck)
+    r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'tiny', '-o', ck, cwd=work)
+    one_line(r, 2, 'checkpoint_epoch_1.tar', 'refusing to replace a training checkpoint')
+    assert digest(ck) == before
+    r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'tiny', '-o', work/'slim.pt', cwd=work)
+    assert r.returncode == 0 and (work/'slim.pt').is_file() and digest(ck) == before
+
+def test_a_diverging_run_stops_with_one_line_and_no_nan_best(work):
+    cfg = work/'tiny_nan.yaml'
+    cfg.write_text((Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text().replace('  lr: 0.003', '  lr: 1.0e+25'))
+    r = run('airnets.train:train_cli', '-exp_name', 'nan', '-cfg_file', cfg, '--data_root', work/'shapes', '--epochs', 3, '--quiet', cwd=work)
+    one_line(r, 1, 'epoch 1, step', 'the training loss is nan', 'checkpoints of the epochs before are kept')
+    exp = work/'experiments'/'nan'
+    assert not (exp/'val_min.json').exists() and not list((exp/'checkpoints').glob('*.tar'))
+
+@pytest.mark.parametrize('edit,words', [
+    (lambda t: t.replace('  type: airnet\n  encoder_attn_dim', '  type: [airnet]\n  encoder_attn_dim'), ['`encoder.type` must be one of', "['airnet']"]),
+    (lambda t: t.replace('  lr: 0.003', '  lr: .inf'), ['`training.lr`', 'finite']),
+    (lambda t: t.replace('  ckpt: null', '  ckpt: null\n  seed: 123456789012345678901234567890'), ['`training.seed`', 'less than']),
+])
+def test_config_values_out_of_range_exit_2(work, edit, words):
+    cfg = work/'bad_value.yaml'
+    cfg.write_text(edit((Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text()))
+    r = run('airnets.train:train_cli', '-exp_name', 'badvalue', '-cfg_file', cfg, '--data_root', work/'shapes', '--epochs', 1, cwd=work)
+    one_line(r, 2, 'bad_value.yaml', *words)
+
+def test_a_pickled_checkpoint_is_refused_without_advice_to_unpickle(work):
+    import torch
+    bad = work/'pickled.pt'
+    torch.save({'encoder_state_dict': {}, 'decoder_state_dict': {}, 'extra': Path('a pickled object')}, bad)
+    np.save(work/'cloud.npy', np.random.default_rng(1).normal(size=(300, 3)).astype(np.float32))
+    r = run('airnets.generate:reconstruct_cli', work/'cloud.npy', '-o', work/'out.off', '--model', bad, '--cfg_file', 'tiny', cwd=work)
+    one_line(r, 2, 'pickled.pt', 'never unpickled')
+    assert 'weights_only' not in r.stderr and not (work/'out.off').exists()
