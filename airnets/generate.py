@@ -245,7 +245,7 @@ def check_points(points:np.ndarray, # [N, 3]
                  drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                  warn=print, # where warnings go
                 ) -> np.ndarray: # the usable points
-    "Refuse an empty cloud, non-finite coordinates (unless dropped) and a cloud without extent"
+    "Refuse an empty cloud, non-finite coordinates (unless dropped), fewer than 4 points, and a cloud whose extent has fewer than 3 dimensions"
     n = len(points)
     if n == 0: raise PointCloudError(f'{source}: no points')
     bad = ~np.isfinite(points).all(1)
@@ -255,6 +255,9 @@ def check_points(points:np.ndarray, # [N, 3]
         warn(f'{source}: dropped {int(bad.sum())} of {n} points with NaN or infinite coordinates')
         if len(points) == 0: raise PointCloudError(f'{source}: no finite points')
     if not np.ptp(points, 0).max() > 0: raise PointCloudError(f'{source}: all {len(points)} points coincide: nothing to reconstruct')
+    if len(points) < 4: raise PointCloudError(f'{source}: {len(points)} points cannot enclose a volume (at least 4 are needed, and many more for a useful surface)')
+    sv = np.linalg.svd(points[:: max(1, len(points) // 100_000)] - points.mean(0), compute_uv=False)   # the extent along the principal axes
+    if sv[2] <= 1e-9 * sv[0]: raise PointCloudError(f'{source}: the points are {"collinear" if sv[1] <= 1e-9 * sv[0] else "coplanar"}: a surface enclosing a volume cannot be reconstructed from them')
     return points
 
 def normalize_points(points:np.ndarray, # [N, 3]

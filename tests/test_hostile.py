@@ -121,3 +121,15 @@ def test_a_pickled_checkpoint_is_refused_without_advice_to_unpickle(work):
     r = run('airnets.generate:reconstruct_cli', work/'cloud.npy', '-o', work/'out.off', '--model', bad, '--cfg_file', 'tiny', cwd=work)
     one_line(r, 2, 'pickled.pt', 'never unpickled')
     assert 'weights_only' not in r.stderr and not (work/'out.off').exists()
+
+@pytest.mark.parametrize('points,words', [
+    ([[0, 0, 0], [1, 1, 1]], ['2 points cannot enclose a volume']),
+    ([[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3], [5, 5, 5]], ['collinear']),
+    ([[x, y, 0] for x in range(5) for y in range(5)], ['coplanar']),
+])
+def test_degenerate_clouds_are_refused_with_the_reason(work, points, words):
+    src = work/'degenerate.xyz'
+    src.write_text('\n'.join(' '.join(map(str, p)) for p in points) + '\n')
+    r = run('airnets.generate:reconstruct_cli', src, '-o', work/'degenerate.off', cwd=work)
+    one_line(r, 2, 'degenerate.xyz', *words)
+    assert not (work/'degenerate.off').exists()
