@@ -21,9 +21,9 @@ from .onet_format import read_onet_pointcloud, read_onet_points
 from .prepare import Summary, UsageError, _cli, _pool, _reason, default_workers, load_scaled_mesh, parse_shard, shard_objects
 
 # %% auto #0
-__all__ = ['EVAL_FILE', 'DISTANCE_UNIT', 'EVAL_PICKLES', 'METRICS', 'DISTANCES', 'COLUMNS', 'list_generated', 'evaluate_object',
-           'report', 'evaluate_generation', 'summarize', 'gather', 'results_markdown', 'write_results', 'evaluate_cli',
-           'evaluate_gather_cli']
+__all__ = ['EVAL_FILE', 'DISTANCE_UNIT', 'EVAL_PICKLES', 'METRICS', 'DISTANCES', 'UNIT_METRICS', 'COLUMNS', 'list_generated',
+           'evaluate_object', 'report', 'evaluate_generation', 'summarize', 'gather', 'read_eval', 'results_markdown',
+           'write_results', 'evaluate_cli', 'evaluate_gather_cli']
 
 # %% ../nbs/41_evaluate.ipynb #0cabb1dd
 EVAL_FILE = 'eval.json'  # an object's metrics, beside its mesh (NaN written as null)
@@ -112,7 +112,7 @@ def evaluate_generation(gen_dir, # .../generation
     objs = shard_objects(list_generated(gen_dir, data_type), shard)
     todo = []
     for key, d in objs:
-        if (d/EVAL_FILE).is_file() and not overwrite: s.skipped.append(key)
+        if (d/EVAL_FILE).is_file() and not overwrite and _readable_eval(d/EVAL_FILE): s.skipped.append(key)   # a bad eval.json: again
         else: todo.append((key, d, data_type, data_root, n_surface, n_iou, seed))
     workers = default_workers() if workers is None else workers
     bar = tqdm(total=len(todo), disable=not progress, file=sys.stderr, unit='obj', desc='evaluate', mininterval=0.1 if sys.stderr.isatty() else 30)
@@ -145,18 +145,42 @@ def summarize(rows:list) -> dict: # per-object metric dicts -> {metric: {mean, m
 
 def gather(gen_dir, # .../generation
            data_type:str='ifnet', # ifnet, onet or human
-          ) -> dict: # rows, failed (key list), overall, per_class, class_balanced
-    "Collect the objects' eval.json files and summarise them"
+          ) -> dict: # rows, failed (key list), invalid (key -> reason), overall, per_class, class_balanced
+    "Collect the objects' eval.json files (each validated: a bad one counts as failed) and summarise them"
     objs = list_generated(gen_dir, data_type)
-    rows, failed = [], []
+    rows, failed, invalid = [], [], {}
     for key, d in objs:
         if not (d/EVAL_FILE).is_file(): failed.append(key); continue
-        r = json.loads((d/EVAL_FILE).read_text())
-        rows.append({k: (float('nan') if v is None else v) for k, v in r.items()})
+        try: r = read_eval(d/EVAL_FILE)
+        except ValueError as e: failed.append(key); invalid[key] = str(e); continue
+        rows.append({**{k: (float('nan') if v is None else v) for k, v in r.items()}, 'object': key, 'class': key.split('/')[0]})
     classes = sorted({r['class'] for r in rows} | {k.split('/')[0] for k in failed})
     per_class = {c: {**summarize([r for r in rows if r['class'] == c]), 'failed': sum(k.split('/')[0] == c for k in failed)} for c in classes}
     balanced = {k: float(np.nanmean([per_class[c][k]['mean'] for c in classes])) if classes else float('nan') for k in METRICS}
-    return dict(rows=rows, failed=failed, overall={**summarize(rows), 'failed': len(failed)}, per_class=per_class, class_balanced=balanced)
+    return dict(rows=rows, failed=failed, invalid=invalid, overall={**summarize(rows), 'failed': len(failed)}, per_class=per_class, class_balanced=balanced)
+
+# %% ../nbs/41_evaluate.ipynb #c9576b69
+UNIT_METRICS = ('iou', 'normals', *F_THRESHOLDS)  # metrics that lie in [0, 1]
+
+def read_eval(path, # an object's eval.json
+             ) -> dict: # its metrics (null for undefined)
+    "An eval.json read and checked: ValueError naming the file and the key when it is not what `evaluate_object` writes"
+    path = Path(path)
+    try: r = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: raise ValueError(f'{path}: unreadable ({type(e).__name__}: {e})') from None
+    if not isinstance(r, dict): raise ValueError(f'{path}: not a JSON object')
+    if not isinstance(r.get('empty'), bool): raise ValueError(f'{path}: `empty` must be true or false, got {r.get("empty")!r}')
+    for k in (*METRICS, *DISTANCES):
+        if k not in r: raise ValueError(f'{path}: `{k}` is missing')
+        v = r[k]
+        if v is None: continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)): raise ValueError(f'{path}: `{k}` must be a number or null, got {v!r}')
+        if not math.isfinite(v) or v < 0 or (k in UNIT_METRICS and v > 1): raise ValueError(f'{path}: `{k}` = {v!r} is impossible (' + ('in [0, 1]' if k in UNIT_METRICS else 'finite and >= 0') + ')')
+    return r
+
+def _readable_eval(path) -> bool:
+    try: read_eval(path); return True
+    except ValueError: return False
 
 # %% ../nbs/41_evaluate.ipynb #7a92719a
 COLUMNS = [('iou', 'IoU', 1), ('chamfer_l1', 'Chamfer-L1 (x1e-2)', 1e2), ('chamfer_l2', 'Chamfer-L2 (x1e-4)', 1e4), ('normals', 'NC', 1),
@@ -240,4 +264,5 @@ def evaluate_gather_cli(generation_path:str=None, # the generation/ folder
     files = write_results(g, gen.parent, f'{gen.parent.parent.name} / {gen.parent.name}')
     print(results_markdown(g, f'{gen.parent.parent.name} / {gen.parent.name}'))
     print('wrote ' + ', '.join(str(f) for f in files))
+    for k, why in g['invalid'].items(): print(f'FAILED {k}: {why}', file=sys.stderr)
     return 1 if g['failed'] else 0

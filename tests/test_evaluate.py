@@ -132,3 +132,22 @@ def test_metrics_agree_with_point_cloud_utils(name):
     assert abs(ours['normals'] - ref['normals']) < 5e-3
     assert all(abs(ours[k] - ref[k]) < 0.01 for k in F_THRESHOLDS)
     assert abs(ours['iou'] - ref['iou']) < 5e-3
+
+def test_a_bad_eval_json_is_a_failed_object_and_is_evaluated_again(data):
+    w, root, keys = data
+    gen = w/'experiments'/'badjson'/'evaluation_3_@64x2'/'generation'
+    hand_made(gen, root, keys[:4], ['itself'] * 4)
+    r = run('evaluate_cli', '-generation_path', gen, *SMALL, '--workers', 0, '--quiet')
+    assert r.returncode == 0, r.stdout + r.stderr
+    good = json.loads((gen/keys[0]/'eval.json').read_text())
+    (gen/keys[0]/'eval.json').write_text('{"iou": 0.9')                                        # truncated
+    (gen/keys[1]/'eval.json').write_text(json.dumps({**good, 'iou': 57}))                      # impossible
+    (gen/keys[2]/'eval.json').write_text(json.dumps({**good, 'f_score_10': True}))             # true is not 1.0
+    r = run('evaluate_gather_cli', '-generation_path', gen)
+    assert r.returncode == 1, r.stdout + r.stderr
+    for k, why in ((keys[0], 'unreadable'), (keys[1], '`iou` = 57 is impossible'), (keys[2], '`f_score_10` must be a number')):
+        assert any(l.startswith(f'FAILED {k}: ') and why in l for l in r.stderr.splitlines()), r.stderr
+    assert 'Not evaluated (3' in (gen.parent/'evaluation_results.md').read_text()
+    r = run('evaluate_cli', '-generation_path', gen, *SMALL, '--workers', 0, '--quiet')          # the three are evaluated again, the good one skipped
+    assert r.returncode == 0 and '3 evaluated, 1 skipped' in r.stdout, r.stdout + r.stderr
+    assert run('evaluate_gather_cli', '-generation_path', gen).returncode == 0
