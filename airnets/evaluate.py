@@ -18,7 +18,7 @@ from .generate import DEFAULT_ROOTS, MESH_FILE
 from .geometry import load_mesh
 from .metrics import F_THRESHOLDS, eval_mesh
 from .onet_format import read_onet_pointcloud, read_onet_points
-from .prepare import Summary, UsageError, _cli, _pool, _reason, default_workers, load_scaled_mesh, parse_shard, shard_objects
+from .prepare import Summary, UsageError, _cli, map_surviving, _reason, default_workers, load_scaled_mesh, parse_shard, shard_objects
 
 # %% auto #0
 __all__ = ['EVAL_FILE', 'DISTANCE_UNIT', 'EVAL_PICKLES', 'METRICS', 'DISTANCES', 'UNIT_METRICS', 'COLUMNS', 'list_generated',
@@ -123,9 +123,8 @@ def evaluate_generation(gen_dir, # .../generation
         bar.update()
     if workers <= 1 or len(todo) <= 1:
         for t in todo: record(_evaluate_task(t))
-    else:
-        with _pool(min(workers, len(todo))) as ex:
-            for res in ex.map(_evaluate_task, todo): record(res)
+    else: map_surviving(_evaluate_task, [(t,) for t in todo], workers, record,
+                        lambda a: record((a[0][0], 'the worker process died (killed for memory, or a crash in native code)')))
     bar.close()
     s.seconds = time.perf_counter() - t0
     return s

@@ -26,9 +26,9 @@ from .onet_format import uniform_box_points, write_onet_object
 __all__ = ['SCALED_SUFFIX', 'object_id', 'object_rng', 'scaled_mesh_path', 'convert_to_scaled_off', 'load_scaled_mesh',
            'surface_file', 'sample_surface_step', 'boundary_file', 'boundary_sampling', 'export_onet', 'list_objects',
            'Step', 'step_convert', 'step_surface', 'step_boundary', 'step_onet', 'pipeline_steps', 'Summary',
-           'process_object', 'default_workers', 'shard_objects', 'run_steps', 'save_split', 'make_split',
-           'filter_corrupted', 'UsageError', 'parse_shard', 'convert_to_scaled_off_cli', 'sample_surface_cli',
-           'boundary_sampling_cli', 'filter_corrupted_cli', 'prepare_cli']
+           'process_object', 'default_workers', 'shard_objects', 'map_surviving', 'run_steps', 'save_split',
+           'make_split', 'filter_corrupted', 'UsageError', 'parse_shard', 'convert_to_scaled_off_cli',
+           'sample_surface_cli', 'boundary_sampling_cli', 'filter_corrupted_cli', 'prepare_cli']
 
 # %% ../nbs/01_prepare.ipynb #23859997
 def object_id(obj_dir:Path, # an object folder `<data_root>/<class>/<id>`
@@ -224,6 +224,30 @@ def shard_objects(objects:list, # the sorted object list
 # %% ../nbs/01_prepare.ipynb #cc6327a3
 def _pool(workers): return ProcessPoolExecutor(workers, mp_context=mp.get_context('forkserver' if sys.platform == 'linux' else 'spawn'))
 
+def map_surviving(fn, # a picklable function
+                  arg_tuples:list, # the arguments of each call
+                  workers:int, # processes
+                  on_result, # called with each call's result, in the order they finish
+                  on_crash, # called with the arguments of a call whose process died, even when run alone
+                 ):
+    "`fn(*args)` for every args in a process pool in which a worker that dies (killed for memory, a crash in native code) fails only its own call"
+    todo, crashed = list(arg_tuples), []
+    while todo:  # at most `workers` calls in flight, so a dying worker takes only those with it
+        with _pool(min(workers, len(todo))) as ex:
+            it, inflight, broken = iter(todo), {}, False
+            while True:
+                while not broken and len(inflight) < workers and (a := next(it, None)) is not None: inflight[ex.submit(fn, *a)] = a
+                if not inflight: break
+                for f in wait(inflight, return_when=FIRST_COMPLETED).done:
+                    a = inflight.pop(f)
+                    try: on_result(f.result())
+                    except BrokenProcessPool: crashed.append(a); broken = True
+            todo = list(it)  # after a crash: the calls not started yet, in a fresh pool
+    for a in crashed:  # one fresh process each: only the call that kills its worker fails
+        with _pool(1) as ex:
+            try: on_result(ex.submit(fn, *a).result())
+            except BrokenProcessPool: on_crash(a)
+
 def run_steps(data_root:Path, # folder of `<class>/<id>/` object folders
               steps:list, # `Step`s to apply to each object, in order
               workers:int|None=None, # processes; None: min(cpu count, 8); 0 or 1: in this process
@@ -243,24 +267,8 @@ def run_steps(data_root:Path, # folder of `<class>/<id>/` object folders
         if r[1] == 'failed' and progress: bar.write(f'FAILED {r[0]}: {r[2]}', file=sys.stderr)
     if workers <= 1 or len(objs) <= 1:
         for o in objs: _record(process_object(o, steps, timeout))
-    else:
-        todo, crashed = list(objs), []
-        while todo:  # at most `workers` objects in flight, so a dying worker takes only those with it
-            with _pool(min(workers, len(todo))) as ex:
-                it, inflight, broken = iter(todo), {}, False
-                while True:
-                    while not broken and len(inflight) < workers and (o := next(it, None)) is not None:
-                        inflight[ex.submit(process_object, o, steps, timeout)] = o
-                    if not inflight: break
-                    for f in wait(inflight, return_when=FIRST_COMPLETED).done:
-                        o = inflight.pop(f)
-                        try: _record(f.result())
-                        except BrokenProcessPool: crashed.append(o); broken = True
-                todo = list(it)  # after a crash: the objects not started yet, in a fresh pool
-        for o in sorted(crashed):  # one fresh process each: only the object that kills its worker fails
-            with _pool(1) as ex:
-                try: _record(ex.submit(process_object, o, steps, timeout).result())
-                except BrokenProcessPool: _record((object_id(o), 'failed', 'the worker process died (a crash in native code?)'))
+    else: map_surviving(process_object, [(o, steps, timeout) for o in objs], workers, _record,
+                        lambda args: _record((object_id(args[0]), 'failed', 'the worker process died (killed for memory, or a crash in native code)')))
     bar.close()
     s = Summary(seconds=time.perf_counter() - t0)
     for oid, status, reason in (res[object_id(o)] for o in objs):

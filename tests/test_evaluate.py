@@ -151,3 +151,26 @@ def test_a_bad_eval_json_is_a_failed_object_and_is_evaluated_again(data):
     r = run('evaluate_cli', '-generation_path', gen, *SMALL, '--workers', 0, '--quiet')          # the three are evaluated again, the good one skipped
     assert r.returncode == 0 and '3 evaluated, 1 skipped' in r.stdout, r.stdout + r.stderr
     assert run('evaluate_gather_cli', '-generation_path', gen).returncode == 0
+
+KILLER = '''
+import os, signal
+if os.environ.get('AIRNETS_TEST_KILL_KEY'):      # every process of the test, the pool's workers too, kills itself on that object
+    import airnets.evaluate as ev
+    _real = ev.evaluate_object
+    def _killer(obj_dir, key, *a, **k):
+        if key == os.environ['AIRNETS_TEST_KILL_KEY']: os.kill(os.getpid(), signal.SIGKILL)   # as the out-of-memory killer would
+        return _real(obj_dir, key, *a, **k)
+    ev.evaluate_object = _killer
+'''
+
+def test_a_killed_worker_fails_only_its_object(data):
+    w, root, keys = data
+    gen = w/'experiments'/'killed'/'evaluation_1_@64x2'/'generation'
+    hand_made(gen, root, keys[:5], ['itself'] * 5)
+    (w/'killer').mkdir(exist_ok=True); (w/'killer'/'sitecustomize.py').write_text(KILLER)
+    env = {**ENV, 'PYTHONPATH': str(w/'killer'), 'AIRNETS_TEST_KILL_KEY': keys[2]}
+    r = subprocess.run([sys.executable, '-c', 'from airnets.evaluate import evaluate_cli; evaluate_cli()', '-generation_path', str(gen),
+                        *SMALL, '--workers', '2', '--quiet'], capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert '4 evaluated, 0 skipped' in r.stdout and f'FAILED {keys[2]}: the worker process died' in r.stdout, r.stdout + r.stderr
+    assert 'Traceback' not in r.stderr and sorted(k for k in keys[:5] if (gen/k/'eval.json').is_file()) == sorted(keys[:5][:2] + keys[:5][3:])
