@@ -13,7 +13,7 @@ import trimesh
 from tqdm.auto import tqdm
 
 from .datasets import normalize_scan
-from .files import write_atomic
+from .files import write_atomic, check_writable, NotWritable
 from .generate import DEFAULT_ROOTS, MESH_FILE
 from .geometry import load_mesh
 from .metrics import F_THRESHOLDS, eval_mesh
@@ -247,6 +247,8 @@ def evaluate_cli(generation_path:str=None, # the generation/ folder of an airnet
     if workers is not None and workers < 0: raise UsageError(f'--workers must be >= 0, got {workers}')
     if data_root is not None and not Path(data_root).exists(): raise UsageError(f'--data_root {data_root}: no such folder')
     if not list_generated(gen, data_type): raise UsageError(f'{gen}: no {"scans/<name>" if data_type == "human" else "<class>/<id>"}/{MESH_FILE} in it')
+    try: check_writable(gen, folder=True)
+    except NotWritable as e: raise UsageError(str(e)) from None
     s = evaluate_generation(gen, data_type, data_root, workers, parse_shard(shard), overwrite, n_surface, n_iou, seed, not quiet)
     report(s)
     return s.exit_code
@@ -258,6 +260,8 @@ def evaluate_gather_cli(generation_path:str=None, # the generation/ folder
     "Summarise the objects' eval.json files: evaluation_results.pkl, .csv and .md beside generation/, and the table on stdout"
     gen = _generation_path(generation_path)
     if data_type not in DEFAULT_ROOTS: raise UsageError(f'-data_type must be ifnet, onet or human, got {data_type!r}')
+    try: check_writable(gen.parent/'evaluation_results.md')
+    except NotWritable as e: raise UsageError(str(e)) from None
     g = gather(gen, data_type)
     if not g['rows'] and not g['failed']: raise UsageError(f'{gen}: no generated objects in it')
     files = write_results(g, gen.parent, f'{gen.parent.parent.name} / {gen.parent.name}')

@@ -5,13 +5,13 @@
 # %% ../nbs/000_files.ipynb #efa97fc2
 from __future__ import annotations
 
-import io, os, zipfile
+import io, os, tempfile, zipfile
 from pathlib import Path
 
 import numpy as np
 
 # %% auto #0
-__all__ = ['PARTIAL', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file']
+__all__ = ['PARTIAL', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file', 'NotWritable', 'check_writable']
 
 # %% ../nbs/000_files.ipynb #48c27de6
 PARTIAL = '.partial'  # suffix of the temporary files of atomic writes
@@ -68,3 +68,20 @@ def same_file(a, # a path (it need not exist)
     "Whether two paths name one existing file"
     try: return os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
     except OSError: return False
+
+# %% ../nbs/000_files.ipynb #a5109b19
+class NotWritable(ValueError): "An output that cannot be written; the message names it and says why"
+
+def check_writable(path, # a file or folder a command will write (its folders need not exist yet)
+                   folder:bool=False, # `path` is a folder the command writes into
+                  ) -> Path: # `path`
+    "NotWritable unless `path` can be written: not a folder where a file goes, not a file where a folder goes, and its folder accepts a new file"
+    path = Path(path)
+    if not folder and path.is_dir(): raise NotWritable(f'{path} is a folder; give a file name')
+    d = path if folder else path.parent
+    while not d.exists() and not d.is_symlink() and d != d.parent: d = d.parent
+    if not d.is_dir(): raise NotWritable(f'{path} cannot be written: {d} is a file, not a folder')
+    try:
+        fd, probe = tempfile.mkstemp(prefix='.airnets-probe-', suffix=PARTIAL, dir=d); os.close(fd); os.unlink(probe)
+    except OSError as e: raise NotWritable(f'{path} cannot be written: {d} does not accept new files ({e.strerror or e})') from None
+    return path

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
 from .datasets import HumanDataset, voxelize_nearest
-from .files import remove_partials, save_npz, write_atomic, same_file
+from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable
 from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit
 from .prepare import Summary, UsageError, _cli, _reason, parse_shard, shard_objects
 from .train import EpochDraws, checkpoint_path, list_checkpoints, make_dataset, resolve_device
@@ -358,6 +358,8 @@ def generate_cli(exp_name:str=None, # experiment: reads <exp_root>/<exp_name>/co
     except (ConfigError, CheckpointError, FileNotFoundError, ValueError) as e: raise UsageError(str(e)) from None
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces)
     out = generation_dir(exp_dir, trained.label, gen.tag)
+    try: check_writable(out, folder=True)
+    except NotWritable as e: raise UsageError(str(e)) from None
     print(f'{trained.checkpoint} -> {out} ({method} {gen.tag[1:]}, {len(shard_objects(keys, sh))} objects of {split}, shard {sh[0]}/{sh[1]})')
     s = generate_split(gen, ds, keys, out, seed, sh, overwrite, not quiet)
     s.report()
@@ -389,6 +391,8 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')
+    try: check_writable(out)
+    except NotWritable as e: raise UsageError(f'-o {e}') from None
     if same_file(out, input): raise UsageError(f'-o {output} is the input point cloud {input}: refusing to write over it; choose another output file')
     if exp_name and model: raise UsageError('give -exp_name (a trained experiment) or --model (a checkpoint file or a shipped model), not both')
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')

@@ -13,7 +13,7 @@ import torch
 from .airnet import CheckpointError, count_parameters, read_weights
 from .config import config_from_dict, load_config
 from .evaluate import gather
-from .files import write_atomic, same_file
+from .files import write_atomic, same_file, check_writable, NotWritable
 from .generate import TrainedModel, choose_checkpoint, experiment_config_file, model_from_state
 from .prepare import UsageError, _cli
 
@@ -88,6 +88,8 @@ def export_weights_cli(exp_name:str=None, # the experiment in <exp_root>
                       ):
     "Write an experiment's checkpoint as a slim weights file (what the package ships)"
     if not exp_name or not out: raise UsageError('-exp_name and -o OUT are required')
+    try: check_writable(out)
+    except NotWritable as e: raise UsageError(f'-o {e}') from None
     try: p = export_weights(Path(exp_root)/exp_name, out, checkpoint, generation_path, data)
     except CheckpointError as e: raise UsageError(str(e)) from None
     info = read_weights(p, ('info',))['info']

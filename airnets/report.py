@@ -12,7 +12,7 @@ import numpy as np
 import trimesh
 
 from .evaluate import COLUMNS, _cell, gather, list_generated
-from .files import write_atomic
+from .files import check_writable, NotWritable, write_atomic
 from .generate import MESH_FILE, experiment_config_file
 from .mise import simplify_mesh
 from .prepare import UsageError, _cli, load_scaled_mesh
@@ -281,6 +281,8 @@ def report_cli(exp_name:str=None, # the experiment in <exp_root>
     if n_gallery < 1 or n_viewer < 1: raise UsageError(f'--n_gallery and --n_viewer must be >= 1, got {n_gallery}, {n_viewer}')
     gen = Path(generation_path) if generation_path else newest_generation(exp_dir)
     if not gen.is_dir(): raise UsageError(f'-generation_path {gen}: no such folder')
+    try: check_writable(Path(out) if out else exp_dir/'report', folder=True)
+    except NotWritable as e: raise UsageError(str(e)) from None
     page = write_report(exp_dir, gen, out, n_gallery, n_viewer, data_root, data_type)
     print(f'{page} (open it in a browser; report.md beside it)')
     return 0

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config, save_config
 from .datasets import ShapeReconstructionDataset, read_split
-from .files import remove_partials, write_atomic
+from .files import remove_partials, write_atomic, check_writable, NotWritable
 from .onet_format import DataFormatError
 from .prepare import UsageError, _cli
 from .recipe import apply_recipe, position_encoders
@@ -468,6 +468,8 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
     if not root.is_dir(): raise UsageError(f'--data_root {root}: no such folder')
     if not (root/'split.npz').is_file(): raise UsageError(f'--data_root {root}: no split.npz (airnets_prepare writes one)')
     exp_dir = Path(exp_root)/exp_name
+    try: check_writable(exp_dir, folder=True)
+    except NotWritable as e: raise UsageError(str(e)) from None
     try:
         d = init_distributed(device)
         config = experiment_config(exp_dir, cfg_file, epochs, seed, max_minutes)

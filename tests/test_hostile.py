@@ -133,3 +133,19 @@ def test_degenerate_clouds_are_refused_with_the_reason(work, points, words):
     r = run('airnets.generate:reconstruct_cli', src, '-o', work/'degenerate.off', cwd=work)
     one_line(r, 2, 'degenerate.xyz', *words)
     assert not (work/'degenerate.off').exists()
+
+def test_unwritable_outputs_are_refused_before_any_work(work):
+    np.save(work/'cloud2.npy', np.random.default_rng(2).normal(size=(300, 3)).astype(np.float32))
+    (work/'a_folder.off').mkdir(exist_ok=True); (work/'a_file').write_text('x')
+    for out, words in ((work/'a_folder.off', ['a_folder.off is a folder']), (work/'a_file'/'out.off', ['a_file is a file, not a folder'])):
+        r = run('airnets.generate:reconstruct_cli', work/'cloud2.npy', '-o', out, cwd=work)
+        one_line(r, 2, '-o', *words)
+    r = run('airnets.train:train_cli', '-exp_name', 'x', '-cfg_file', 'tiny', '--data_root', work/'shapes', '--exp_root', work/'a_file', cwd=work)
+    one_line(r, 2, 'a_file is a file, not a folder')
+    r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'tiny', '-o', work/'a_folder.off', cwd=work)
+    one_line(r, 2, 'is a folder')
+    blocker = work/'experiments'/'tiny'/'evaluation_1_@8x0'
+    blocker.write_text('in the way')
+    r = run('airnets.generate:generate_cli', '-exp_name', 'tiny', '--data_root', work/'shapes', '-mise_res', 8, '-mise_steps', 0, '--quiet', cwd=work)
+    one_line(r, 2, 'evaluation_1_@8x0 is a file, not a folder')
+    assert blocker.read_text() == 'in the way'
