@@ -23,11 +23,11 @@ from .prepare import Summary, UsageError, _cli, _reason, parse_shard, shard_obje
 from .train import EpochDraws, checkpoint_path, list_checkpoints, make_dataset, resolve_device
 
 # %% auto #0
-__all__ = ['CONFIG_FILES', 'MESH_FILE', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'DEFAULT_ROOTS', 'experiment_config_file',
-           'choose_checkpoint', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
-           'Generator', 'generation_dir', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError',
-           'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs', 'reconstruct_points',
-           'generate_cli', 'reconstruct_cli']
+__all__ = ['CONFIG_FILES', 'MESH_FILE', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'DEFAULT_ROOTS', 'GRID_BYTES_PER_NODE',
+           'experiment_config_file', 'choose_checkpoint', 'TrainedModel', 'model_from_state', 'load_experiment',
+           'load_checkpoint_file', 'Generator', 'generation_dir', 'GenerationSummary', 'write_mesh', 'generate_split',
+           'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs',
+           'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -302,6 +302,19 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
 # %% ../nbs/31_generate.ipynb #0153686c
 DEFAULT_ROOTS = {'ifnet': 'shapenet/data', 'onet': 'occupancy_networks/data/ShapeNet', 'human': 'MPI-FAUST/test/scans'}
 
+GRID_BYTES_PER_NODE = 24  # an estimate of the extraction's memory per grid node: float32 values, the padded copy, marching cubes' working arrays
+
+def extraction_bytes(method:str, mise_res:int, mise_steps:int, mcubes_res:int) -> int: # an estimate of the memory an extraction needs
+    n = (mise_res << mise_steps) + 1 if method == 'mise' else mcubes_res + 1
+    return GRID_BYTES_PER_NODE * n ** 3
+
+def available_memory() -> int|None: # bytes of memory available now (Linux's MemAvailable), None where unknown
+    try:
+        with open('/proc/meminfo') as f: return next(int(l.split()[1]) * 1024 for l in f if l.startswith('MemAvailable:'))
+    except (OSError, StopIteration, ValueError):
+        try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
+        except (ValueError, OSError, AttributeError): return None
+
 def _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold):
     if method not in ('mise', 'mcubes'): raise UsageError(f'-method must be mise or mcubes, got {method!r}')
     if mise_res < 1: raise UsageError(f'-mise_res must be >= 1, got {mise_res}')
@@ -310,6 +323,11 @@ def _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, th
     if not 2 <= mcubes_res <= 1024: raise UsageError(f'-mcubes_res must be in 2..1024, got {mcubes_res}')
     if batch_points < 1: raise UsageError(f'-batch_points must be >= 1, got {batch_points}')
     if not 0 < threshold < 1: raise UsageError(f'--threshold is a probability in (0, 1), got {threshold}')
+    need, free = extraction_bytes(method, mise_res, mise_steps, mcubes_res), available_memory()
+    if free is not None and need > free:
+        grid = f'-mise_res {mise_res} -mise_steps {mise_steps}' if method == 'mise' else f'-mcubes_res {mcubes_res}'
+        raise UsageError(f'{grid}: the grid of {((mise_res << mise_steps) if method == "mise" else mcubes_res) + 1}^3 nodes needs about {need / 2**30:.1f} GiB, '
+                         f'more than the {free / 2**30:.1f} GiB of memory available; lower the resolution')
 
 def _dataset(config, data_type, root:Path, split:str):
     "The split's dataset and the output sub-folder of each item"

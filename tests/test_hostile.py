@@ -149,3 +149,12 @@ def test_unwritable_outputs_are_refused_before_any_work(work):
     r = run('airnets.generate:generate_cli', '-exp_name', 'tiny', '--data_root', work/'shapes', '-mise_res', 8, '-mise_steps', 0, '--quiet', cwd=work)
     one_line(r, 2, 'evaluation_1_@8x0 is a file, not a folder')
     assert blocker.read_text() == 'in the way'
+
+@pytest.mark.parametrize('grid', [['-mise_res', 1024, '-mise_steps', 1], ['-method', 'mcubes', '-mcubes_res', 1024]])
+def test_a_grid_larger_than_memory_is_refused_with_the_figure(work, grid):
+    from airnets.generate import available_memory
+    if available_memory() is None or available_memory() > 200 * 2**30: pytest.skip('SKIP: memory unknown or over 200 GiB here')
+    np.save(work/'cloud3.npy', np.random.default_rng(3).normal(size=(300, 3)).astype(np.float32))
+    r = run('airnets.generate:reconstruct_cli', work/'cloud3.npy', '-o', work/'huge.off', *grid, cwd=work)
+    one_line(r, 2, 'GiB', 'more than the', 'lower the resolution')
+    assert not (work/'huge.off').exists()
