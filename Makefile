@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.airnets-setup
 
-.PHONY: setup shapes demo weights compare test docs lab bench export clean
+.PHONY: setup shapes demo weights compare test gpu-check docs lab bench export clean
 setup: $(STAMP)
 
 $(STAMP): setup.py settings.ini $(wildcard csrc/*)
@@ -41,6 +41,9 @@ compare: shapes         ## the four models at the same CPU budget, 300 and 3000 
 
 test: $(STAMP)          ## every test: export/clean check, nvcc compile check, notebooks, docs site + browser, pytest
 	VENV=$(VENV) bash tools/test.sh
+
+gpu-check: $(STAMP)     ## on a machine with a GPU: the CUDA build, the #| cuda cells, training with autocast, generation, CPU/GPU agreement (tools/gpu_check.py)
+	$(BIN)/python tools/gpu_check.py
 
 docs: $(STAMP)          ## the documentation site in _build/html (nbdev_docs where Quarto exists)
 	VENV=$(VENV) bash tools/build_docs.sh
