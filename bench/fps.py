@@ -26,6 +26,12 @@ Run it with `make bench` (which also installs fpsample into the venv when it is 
     python bench/fps.py [--quick] [--repeats N] [--out table.md]
 
 Without fpsample the script still runs, and its columns read "not installed".
+
+    python bench/fps.py --under_load
+
+times ours for one cloud at a time (B = 1, what reconstruction does) with torch's default thread count and with one
+thread while two busy processes keep both cores loaded, and prints the ratio: a kernel that opens a parallel region
+for work it cannot split waits for a scheduler time slice on every call when the cores are busy.
 """
 from __future__ import annotations
 
@@ -250,6 +256,29 @@ def machine_info(load: float | None) -> list[str]:
 
 
 
+LOAD_CASES = [(1, 3000, 500), (1, 30000, 300), (1, 30000, 3000)]
+
+def _spin(seconds: float) -> None:
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end: pass
+
+def under_load_table(repeats: int) -> str:
+    "ours with the default thread count and with one thread, B = 1, while two processes keep the cores busy"
+    import multiprocessing as mp
+    busy = [mp.get_context('spawn').Process(target=_spin, args=(600,), daemon=True) for _ in range(2)]
+    for p in busy: p.start()
+    try:
+        time.sleep(1.0)
+        lines = ['| B x N -> M | ours, default threads (ms) | ours, 1 thread (ms) | default / 1 thread |', '|---|---|---|---|']
+        for b, n, m in LOAD_CASES:
+            xyz = torch.rand(b, n, 3, generator=torch.Generator().manual_seed(SEED)) - 0.5
+            t_def = measure(lambda: ours(xyz, m), repeats)
+            t_one = measure(lambda: ours_1_thread(xyz, m), repeats)
+            lines.append(f'| {fmt_case(b, n, m)} | {t_def.ms:.2f} | {t_one.ms:.2f} | {t_def.ms / t_one.ms:.2f} |')
+    finally:
+        for p in busy: p.terminate()
+    return '\n'.join([f'Under load: two busy processes on {os.cpu_count()} CPUs, torch default threads {torch.get_num_threads()}; median of {repeats} runs.', ''] + lines)
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true",
@@ -257,9 +286,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=7,
                     help="timed runs per method at most, after the warm-up (default 7)")
     ap.add_argument("--out", type=Path, help="also write the table as markdown to this file")
+    ap.add_argument("--under_load", action="store_true", help="only the table of one cloud at a time under a background load")
     args = ap.parse_args(argv)
     if args.repeats < 1:
         ap.error("--repeats must be >= 1")
+    if args.under_load:
+        print(under_load_table(args.repeats)); return 0
 
     load = warn_if_busy("the times, the multi-threaded ones most")
     start = time.perf_counter()

@@ -488,6 +488,9 @@ at::Tensor fps_cpu(const at::Tensor& xyz_in, int64_t npoint, bool skip_near_orig
   if (B < threads && n >= kInnerParallelMin && !use_tree(n, npoint)) {
     // few large clouds and few picks: one cloud at a time, every pick split across the threads
     for (int64_t b = 0; b < B; ++b) sample_cloud(p + b * n * 3, n, npoint, skip_near_origin, tie, threads, o + b * npoint);
+  } else if (B == 1 || threads == 1) {
+    // no parallel work: no parallel region either (entering one costs a scheduler time slice when the cores are busy)
+    for (int64_t b = 0; b < B; ++b) sample_cloud(p + b * n * 3, n, npoint, skip_near_origin, tie, 1, o + b * npoint);
   } else {
     at::parallel_for(0, B, 1, [&](int64_t begin, int64_t end) {
       for (int64_t b = begin; b < end; ++b) sample_cloud(p + b * n * 3, n, npoint, skip_near_origin, tie, 1, o + b * npoint);
