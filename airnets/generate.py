@@ -58,7 +58,7 @@ def choose_checkpoint(exp_dir, # experiments/<exp>
         best = exp_dir/'val_min.json'
         if best.is_file(): checkpoint = int(json.loads(best.read_text())['epoch'])
         elif found: checkpoint = found[-1][0]
-        else: raise UsageError(f'{exp_dir}: {have}; train first, or give -ckpt_name')
+        else: raise UsageError(f'{exp_dir}: {have}; train it first (airnets_train)')
     p = checkpoint_path(exp_dir, checkpoint)
     if not p.is_file(): raise UsageError(f'-checkpoint {checkpoint}: {p} does not exist ({have})')
     return p, str(checkpoint)
@@ -224,6 +224,9 @@ def read_point_cloud(path, # .ply, .xyz, .npy, .off or .obj
     suffix = path.suffix.lower()
     if suffix not in POINT_SUFFIXES: raise PointCloudError(f'{path}: unknown extension {path.suffix!r}; point clouds are read from {", ".join(POINT_SUFFIXES)}')
     if not path.is_file(): raise PointCloudError(f'{path}: no such file')
+    if suffix == '.npy':
+        with open(path, 'rb') as f:
+            if f.read(2) == b'PK': raise PointCloudError(f'{path}: an .npz archive named .npy; save the [N, 3] array with np.save, or rename the file')
     try:
         if suffix == '.npy': a = np.load(path, allow_pickle=False)
         elif suffix == '.xyz':
@@ -384,7 +387,7 @@ def generate_cli(exp_name:str=None, # experiment: reads <exp_root>/<exp_name>/co
     return s.exit_code
 
 # %% ../nbs/31_generate.ipynb #ec1cfcb5
-@_cli('airnets_reconstruct', aliases={'-o': '--output'})
+@_cli('airnets_reconstruct', aliases={'-o': '--output'}, resumable=False)
 def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj (a mesh's vertices are used as points)
                     output:str=None, # the mesh to write: .off, .ply or .obj (-o)
                     exp_name:str=None, # a trained experiment in <exp_root>

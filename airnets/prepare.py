@@ -351,6 +351,7 @@ def _data_root(data_root) -> Path:
 
 def _cli(prog:str, # the command's name, for messages
          aliases:dict|None=None, # short flags for long ones, e.g. {'-o': '--output'}
+         resumable:bool=True, # whether running the command again continues its work (said on Ctrl-C)
         ):
     "Like fastcore's `call_parse`: called without arguments, the function parses `sys.argv` (single-dash long flags accepted); it exits with its return code, and with 2 on `UsageError`"
     def deco(func):
@@ -368,7 +369,7 @@ def _cli(prog:str, # the command's name, for messages
             except UsageError as e:
                 print(f'{prog}: {e}', file=sys.stderr); sys.exit(2)
             except KeyboardInterrupt:
-                print(f'{prog}: interrupted; run the same command again to resume', file=sys.stderr); sys.exit(130)
+                print(f'{prog}: interrupted; ' + ('run the same command again to resume' if resumable else 'nothing was written'), file=sys.stderr); sys.exit(130)
             sys.exit(code or 0)
         return _f
     return deco

@@ -158,3 +158,26 @@ def test_a_grid_larger_than_memory_is_refused_with_the_figure(work, grid):
     r = run('airnets.generate:reconstruct_cli', work/'cloud3.npy', '-o', work/'huge.off', *grid, cwd=work)
     one_line(r, 2, 'GiB', 'more than the', 'lower the resolution')
     assert not (work/'huge.off').exists()
+
+def test_an_npz_named_npy_is_named_for_what_it_is(work):
+    np.savez(work/'archive.npy', points=np.zeros((10, 3)))
+    (work/'archive.npy.npz').rename(work/'archive.npy') if (work/'archive.npy.npz').exists() else None
+    r = run('airnets.generate:reconstruct_cli', work/'archive.npy', '-o', work/'archive.off', cwd=work)
+    one_line(r, 2, 'archive.npy', 'an .npz archive named .npy')
+
+def test_export_weights_of_an_untrained_experiment_names_no_missing_flag(work):
+    (work/'experiments'/'empty_exp'/'checkpoints').mkdir(parents=True, exist_ok=True)
+    (work/'experiments'/'empty_exp'/'config.yaml').write_text((Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text())
+    r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'empty_exp', '-o', work/'e.pt', cwd=work)
+    one_line(r, 2, 'train it first')
+    assert '-ckpt_name' not in r.stderr
+
+def test_ctrl_c_in_reconstruct_says_nothing_was_written(work):
+    import signal, time
+    np.save(work/'cloud4.npy', np.random.default_rng(4).normal(size=(3000, 3)).astype(np.float32))
+    p = subprocess.Popen([sys.executable, '-c', 'from airnets.generate import reconstruct_cli; reconstruct_cli()', str(work/'cloud4.npy'),
+                          '-o', str(work/'cloud4.off'), '-mise_res', '64', '-mise_steps', '3'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=work)
+    time.sleep(6); p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130 and err.strip().splitlines()[-1] == 'airnets_reconstruct: interrupted; nothing was written', err
+    assert not (work/'cloud4.off').exists()
