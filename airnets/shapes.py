@@ -698,6 +698,8 @@ def make_shapes(out, # output folder (created)
         old = json.loads(meta_path.read_text())
         if {k: old.get(k) for k in meta} != meta:
             raise ValueError(f'{out} already holds shapes made with {old}; this run would make {meta}: use another folder')
+    elif (out/'split.npz').exists():   # a data root made otherwise (the user's meshes, prepared): its split is not ours to rewrite
+        raise ValueError(f'{out} holds a split.npz that airnets_make_shapes did not write (no shapes.json): use another folder')
     else: write_atomic(meta_path, (json.dumps(meta) + '\n').encode())
     items = [(c, k) for c, m in _counts(n, cats).items() for k in range(m)]
     todo = [(c, k) for c, k in items if not off_complete(out/c/f'shape_{k:04d}'/'mesh.off')]

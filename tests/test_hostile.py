@@ -181,3 +181,12 @@ def test_ctrl_c_in_reconstruct_says_nothing_was_written(work):
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130 and err.strip().splitlines()[-1] == 'airnets_reconstruct: interrupted; nothing was written', err
     assert not (work/'cloud4.off').exists()
+
+def test_make_shapes_never_rewrites_a_split_it_did_not_write(tmp_path):
+    root = tmp_path/'mine'; root.mkdir()
+    np.savez(root/'split.npz', train=np.array(['a/1']), val=np.array(['a/2']), test=np.array(['a/3']))
+    before = digest(root/'split.npz')
+    r = subprocess.run([str(Path(sys.executable).parent/'airnets_make_shapes'), '--out', str(root), '--n', '3', '--quiet'],
+                       capture_output=True, text=True, env=ENV, timeout=300, cwd=tmp_path)
+    one_line(r, 2, 'mine', 'split.npz that airnets_make_shapes did not write')
+    assert digest(root/'split.npz') == before and sorted(p.name for p in root.iterdir()) == ['split.npz']
