@@ -315,7 +315,12 @@ def filter_corrupted(data_root:Path, # the data root
     data_root = Path(data_root)
     missing = [object_id(o) for o in list_objects(data_root) if not (o/file).exists()]
     if delete:
-        for oid in missing: shutil.rmtree(data_root/oid)
+        root = data_root.resolve()
+        for oid in missing:   # a link is removed as a link: what it points to (perhaps outside the data root) is never touched
+            p = data_root/oid
+            if p.is_symlink(): p.unlink()
+            elif root in p.resolve().parents: shutil.rmtree(p)
+            else: print(f'not deleted: {p} lies outside {data_root} (through a linked class folder)', file=sys.stderr)
         sp = data_root/'split.npz'
         if sp.exists():
             with np.load(sp, allow_pickle=False) as z: split = {k: [str(x) for x in z[k]] for k in z.files}

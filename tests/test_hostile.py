@@ -190,3 +190,21 @@ def test_make_shapes_never_rewrites_a_split_it_did_not_write(tmp_path):
                        capture_output=True, text=True, env=ENV, timeout=300, cwd=tmp_path)
     one_line(r, 2, 'mine', 'split.npz that airnets_make_shapes did not write')
     assert digest(root/'split.npz') == before and sorted(p.name for p in root.iterdir()) == ['split.npz']
+
+def test_filter_corrupted_never_follows_links_out_of_the_root(tmp_path):
+    outside = tmp_path/'outside'
+    for name in ('keep_me', 'class_target/obj'):
+        (outside/name).mkdir(parents=True); (outside/name/'precious.txt').write_text('x')
+    root = tmp_path/'root'
+    (root/'a'/'good').mkdir(parents=True); (root/'a'/'good'/'surface_30000_samples.npy').write_text('x')
+    (root/'a'/'bad').mkdir(); (root/'a'/'linked').symlink_to(outside/'keep_me', target_is_directory=True)
+    (root/'b').symlink_to(outside/'class_target', target_is_directory=True)
+    np.savez(root/'split.npz', train=np.array(['a/good', 'a/bad', 'a/linked', 'b/obj']), val=np.array([], dtype=str), test=np.array([], dtype=str))
+    r = subprocess.run([sys.executable, '-c', 'from airnets.prepare import filter_corrupted_cli; filter_corrupted_cli()', '--data_root', str(root), '-delete'],
+                       capture_output=True, text=True, env=ENV, timeout=300)
+    assert r.returncode == 0 and 'Traceback' not in r.stderr, r.stdout + r.stderr   # listing and deleting always succeeds
+    assert (outside/'keep_me'/'precious.txt').is_file() and (outside/'class_target'/'obj'/'precious.txt').is_file()
+    assert not (root/'a'/'bad').exists() and not (root/'a'/'linked').is_symlink() and (root/'a'/'good').is_dir()
+    assert 'not deleted' in r.stderr and 'b/obj' in r.stderr
+    from airnets.datasets import read_split
+    assert read_split(root/'split.npz', 'train') == ['a/good']
