@@ -193,8 +193,8 @@ def process_object(obj_dir:Path, # an object folder
     "Apply the missing steps to one object; never raises for a bad object"
     oid = object_id(obj_dir)
     try:
+        remove_partials(obj_dir)  # leftovers of a killed run, in finished objects too
         if all(s.done(obj_dir) for s in steps): return oid, 'skipped', None
-        remove_partials(obj_dir)  # leftovers of a killed run
     except Exception as e: return oid, 'failed', _reason(e)
     alarm = timeout is not None and timeout > 0 and hasattr(signal, 'setitimer') and threading.current_thread() is threading.main_thread()
     if alarm: old = signal.signal(signal.SIGALRM, _on_alarm); signal.setitimer(signal.ITIMER_REAL, timeout)
@@ -258,6 +258,7 @@ def run_steps(data_root:Path, # folder of `<class>/<id>/` object folders
              ) -> Summary: # per-object outcome
     "Apply `steps` to every object folder of `data_root` (or of the shard), in parallel, resumably, never stopping at a bad object"
     t0 = time.perf_counter()
+    if objects is None: remove_partials(data_root)   # e.g. a split.npz whose write was killed
     objs = shard_objects(list_objects(data_root) if objects is None else objects, shard)
     workers = default_workers() if workers is None else workers
     res, bar = {}, tqdm(total=len(objs), disable=not progress, file=sys.stderr, unit='obj', desc='prepare',

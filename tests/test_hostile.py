@@ -208,3 +208,13 @@ def test_filter_corrupted_never_follows_links_out_of_the_root(tmp_path):
     assert 'not deleted' in r.stderr and 'b/obj' in r.stderr
     from airnets.datasets import read_split
     assert read_split(root/'split.npz', 'train') == ['a/good']
+
+def test_prepare_removes_leftover_partial_files_everywhere(tmp_path, shapes45):
+    import shutil
+    root = tmp_path/'shapes'; shutil.copytree(shapes45, root)
+    done_obj = root/np.load(root/'split.npz')['train'][0]
+    for p in (root/'.split.npz.123.partial', done_obj/'.boundary_0.1_samples.npz.9.partial'): p.write_bytes(b'half')
+    r = subprocess.run([sys.executable, '-c', 'from airnets.prepare import prepare_cli; prepare_cli()', '--data_root', str(root), '--quiet'],
+                       capture_output=True, text=True, env=ENV, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert '0 done' in r.stdout and not list(root.rglob('*.partial'))     # everything was prepared already: only the leftovers went
