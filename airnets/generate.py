@@ -196,9 +196,9 @@ def generate_split(generator:Generator, # the extraction settings and the model
     bar = tqdm(todo, disable=not progress, file=sys.stderr, unit='obj', desc='generate', mininterval=0.1 if sys.stderr.isatty() else 30)
     for i in bar:
         key, d = keys[i], out_dir/keys[i]
+        if d.is_dir(): remove_partials(d)   # leftovers of a killed run, in finished objects too
         if (d/MESH_FILE).is_file() and not overwrite: s.skipped.append(key); continue
         try:
-            if d.is_dir(): remove_partials(d)
             item = draws[i]
             mesh, st = generator.generate(item['inputs'])
             extra = {k: np.asarray(item[k]) for k in ('input_pc', 'center', 'scale') if k in item}
