@@ -5,13 +5,14 @@
 # %% ../nbs/000_files.ipynb #efa97fc2
 from __future__ import annotations
 
-import io, os, tempfile, zipfile
+import contextlib, io, os, socket, tempfile, time, zipfile
 from pathlib import Path
 
 import numpy as np
 
 # %% auto #0
-__all__ = ['PARTIAL', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file', 'NotWritable', 'check_writable']
+__all__ = ['PARTIAL', 'CLAIM', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file', 'NotWritable',
+           'check_writable', 'claimed']
 
 # %% ../nbs/000_files.ipynb #48c27de6
 PARTIAL = '.partial'  # suffix of the temporary files of atomic writes
@@ -85,3 +86,35 @@ def check_writable(path, # a file or folder a command will write (its folders ne
         fd, probe = tempfile.mkstemp(prefix='.airnets-probe-', suffix=PARTIAL, dir=d); os.close(fd); os.unlink(probe)
     except OSError as e: raise NotWritable(f'{path} cannot be written: {d} does not accept new files ({e.strerror or e})') from None
     return path
+
+# %% ../nbs/000_files.ipynb #9445f316
+CLAIM = '.claim'  # the claim file of a folder some process is working in
+
+def _claim_is_stale(path:Path, stale_seconds:float) -> bool:
+    try: host, pid, _ = path.read_text().split(' ', 2); age = time.time() - path.stat().st_mtime
+    except (OSError, ValueError): return True          # unreadable or half-written: its writer died
+    if host == socket.gethostname():
+        try: os.kill(int(pid), 0)
+        except ProcessLookupError: return True
+        except (PermissionError, ValueError): pass
+    return age > stale_seconds
+
+@contextlib.contextmanager
+def claimed(folder, # the folder of one piece of work (created if missing)
+            stale_seconds:float=6 * 3600, # a claim this old is taken over even from another host
+           ): # yields True while this process holds the claim, False when another live process holds it
+    "An exclusive, crash-safe claim on a folder: `with claimed(d) as mine: if mine: ...`"
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    path, mine = folder/CLAIM, f'{socket.gethostname()} {os.getpid()} {time.time()!r}'
+    for attempt in range(2):
+        try: fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            if attempt == 0 and _claim_is_stale(path, stale_seconds): path.unlink(missing_ok=True); continue
+            yield False; return
+        with os.fdopen(fd, 'w') as f: f.write(mine)
+        break
+    try: yield True
+    finally:
+        try:
+            if path.read_text() == mine: path.unlink()
+        except OSError: pass

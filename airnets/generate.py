@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
 from .datasets import HumanDataset, voxelize_nearest
-from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable
+from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
 from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit
 from .prepare import Summary, UsageError, _cli, _reason, parse_shard, shard_objects
 from .train import EpochDraws, checkpoint_path, list_checkpoints, make_dataset, resolve_device
@@ -196,17 +196,20 @@ def generate_split(generator:Generator, # the extraction settings and the model
     bar = tqdm(todo, disable=not progress, file=sys.stderr, unit='obj', desc='generate', mininterval=0.1 if sys.stderr.isatty() else 30)
     for i in bar:
         key, d = keys[i], out_dir/keys[i]
-        if d.is_dir(): remove_partials(d)   # leftovers of a killed run, in finished objects too
-        if (d/MESH_FILE).is_file() and not overwrite: s.skipped.append(key); continue
-        try:
-            item = draws[i]
-            mesh, st = generator.generate(item['inputs'])
-            extra = {k: np.asarray(item[k]) for k in ('input_pc', 'center', 'scale') if k in item}
-            save_npz(d/'data.npz', inputs=np.asarray(item['inputs']), source=np.asarray(str(item['path'])), **extra)
-            write_mesh(mesh, d/MESH_FILE)
-            s.done.append(key)
-            if len(mesh.faces) == 0: s.empty.append(key)
-        except Exception as e: s.failed[key] = _reason(e)
+        if (d/MESH_FILE).is_file() and not overwrite and not any(d.glob('.*.partial')): s.skipped.append(key); continue
+        with claimed(d) as mine:   # another process on the same objects takes the next one instead of doing this one twice
+            if not mine: s.skipped.append(key); continue
+            remove_partials(d)     # leftovers of a killed run, in finished objects too
+            if (d/MESH_FILE).is_file() and not overwrite: s.skipped.append(key); continue
+            try:
+                item = draws[i]
+                mesh, st = generator.generate(item['inputs'])
+                extra = {k: np.asarray(item[k]) for k in ('input_pc', 'center', 'scale') if k in item}
+                save_npz(d/'data.npz', inputs=np.asarray(item['inputs']), source=np.asarray(str(item['path'])), **extra)
+                write_mesh(mesh, d/MESH_FILE)
+                s.done.append(key)
+                if len(mesh.faces) == 0: s.empty.append(key)
+            except Exception as e: s.failed[key] = _reason(e)
         bar.set_postfix_str(key, refresh=False)
     s.seconds = time.perf_counter() - t0
     return s

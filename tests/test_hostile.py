@@ -218,3 +218,16 @@ def test_prepare_removes_leftover_partial_files_everywhere(tmp_path, shapes45):
                        capture_output=True, text=True, env=ENV, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
     assert '0 done' in r.stdout and not list(root.rglob('*.partial'))     # everything was prepared already: only the leftovers went
+
+def test_two_generators_on_one_shard_share_the_work(work):
+    import re as _re
+    args = [sys.executable, '-c', 'from airnets.generate import generate_cli; generate_cli()', '-exp_name', 'tiny', '--data_root', str(work/'shapes'),
+            '-mise_res', '16', '-mise_steps', '1', '--threshold', '0.3', '--shard', '1/2', '--quiet']
+    ps = [subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=work, env=ENV) for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in ps]
+    assert [p.returncode for p in ps] == [0, 0], outs
+    done = [int(_re.search(r'(\d+) meshes written', o).group(1)) for o, _ in outs]
+    gen = next((work/'experiments'/'tiny').glob('evaluation_1_@16x1/generation'))
+    n = len(list(gen.glob('*/*/surface_reconstruction.off')))
+    assert n == 7 and sum(done) == n, (done, n, outs)       # 15 test shapes, shard 1/2: objects 1, 3, ..., 13, each made exactly once
+    assert not list(gen.rglob('.claim')) and not list(gen.rglob('*.partial'))
