@@ -338,7 +338,7 @@ def _linear(x:Tensor, # [R, K] rows
             w:Tensor, # [O, K] weight
             b:Tensor|None=None, # [O] bias
            ) -> Tensor: # [R, O] = x @ w.T + b
-    "The big products of `_SplitLinear` and `_VectorAttention` through oneDNN: 1.6-2x MKL's `mm` on this AMD CPU (AVX-512)"
+    "The big products of _SplitLinear and _VectorAttention through oneDNN: 1.6-2x MKL's `mm` on this AMD CPU (AVX-512)"
     if _DNN and x.device.type == 'cpu' and x.dtype == torch.float32:
         return torch.ops.mkldnn._linear_pointwise(x, w, b, 'none', [], '')
     return F.linear(x, w, b)
@@ -391,7 +391,7 @@ def _gamma2(gamma): return gamma[2].weight, gamma[2].bias
 
 @patch
 def forward_fast(self:PointTransformerBlock, xyz, feats=None):
-    "The PTB folded as `forward_fused`, the logits-softmax-sum chain in `_VectorAttention`: same result as `forward_plain`"
+    "The PTB folded as `forward_fused`, the logits-softmax-sum chain in _VectorAttention: same result as `forward_plain`"
     D1, c1, D2, c2, A, b = _parts(self.fc_delta, self.fc_gamma)
     d, n = D2.shape[0], xyz.shape[1]
     P = F.linear(xyz, D1)
@@ -407,7 +407,7 @@ def forward_fast(self:PointTransformerBlock, xyz, feats=None):
 
 @patch
 def forward_fast(self:SetAbstraction, xyz, feats):
-    "SetAbs folded as `forward_fused`, both rounds in `_VectorAttention`: same result as `forward_plain`"
+    "SetAbs folded as `forward_fused`, both rounds in _VectorAttention: same result as `forward_plain`"
     D1, c1, D2, c2, A1, b1 = _parts(self.fc_delta1, self.fc_gamma1)
     A2, b2, d = self.fc_gamma2[0].weight, self.fc_gamma2[0].bias, feats.shape[-1]
     fps_idx, centres, nb, h, fc = _setabs_neighbours(self, xyz, feats)
