@@ -79,7 +79,9 @@ def train(name: str, cfg: dict, a) -> int:
     cfg_file = exp/'compare_config.yaml'
     write_atomic(cfg_file, yaml.safe_dump(cfg, sort_keys=False))
     t = time.perf_counter()
-    rc = sh([bin_('airnets_train'), '-exp_name', name, '-cfg_file', cfg_file, '--data_root', a.data_root, '--exp_root', a.exp_root, '--quiet'], a.threads, exp/'compare.log')
+    # --max_minutes on the command line: a resumed experiment keeps its saved config, and the budget is the one key a resume may change
+    rc = sh([bin_('airnets_train'), '-exp_name', name, '-cfg_file', cfg_file, '--data_root', a.data_root, '--exp_root', a.exp_root,
+             '--max_minutes', a.minutes, '--quiet'], a.threads, exp/'compare.log')
     print(f'  trained {name}: exit {rc}, {time.perf_counter() - t:.0f} s', flush=True)
     return rc
 
