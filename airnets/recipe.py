@@ -63,9 +63,9 @@ def init_position_encoders(model:nn.Module, # a model with attention blocks, fre
                            std:float=1.0, # the target standard deviation of D_1 (p_i - p_j)
                           ) -> dict: # qualified name -> the factor D_1 was multiplied by
     "Rescale every positional MLP's first layer so that its pre-activations on this batch have standard deviation `std`"
-    gains = {}
+    layers, gains = position_encoders(model), {}
     for name, s in preactivation_stds(model, points, queries).items():
-        if s > 0: position_encoders(model)[name].weight.mul_(std / s); gains[name] = std / s
+        if s > 0: layers[name].weight.mul_(std / s); gains[name] = std / s
     return gains
 
 # %% ../nbs/20a_recipe.ipynb #4130e57a
