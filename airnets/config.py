@@ -63,6 +63,11 @@ class Data(Section):
     "How IF-Net-style supervision is drawn (the reference's dataset defaults)"
     sample_sigmas: list[PositiveFloat] = [0.1, 0.01]            # the σ of the boundary_{σ}_samples.npz files
     sample_distribution: list[NonNegativeFloat] = [0.5, 0.5]    # the fraction of the supervision points drawn from each
+    crops: bool = False                                         # train on crops and reconstruct by tiles (airnets.crops); False: whole objects, the paper's setting
+    crop_density: list[PositiveFloat] = Field([300.0, 100_000.0], min_length=2, max_length=2)  # crops: the simulated cloud's points per object, drawn log-uniformly from this range
+    crop_noise: list[NonNegativeFloat] = Field([0.0, 0.01], min_length=2, max_length=2)        # crops: the input noise's std, drawn uniformly from this range (units of the object's size)
+    crop_anisotropy: float = Field(1.33, ge=1)                  # crops: each axis scaled by a factor from [1/a, a] after a random rotation (1: no scaling)
+    crop_rotate: bool = True                                    # crops: rotate every object at random
 
     @model_validator(mode='after')
     def _same_length(self):

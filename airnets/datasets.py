@@ -16,8 +16,9 @@ from torch.utils.data import DataLoader, Dataset, get_worker_info
 from .onet_format import DataFormatError, read_npz_arrays, read_onet_points, read_onet_pointcloud
 
 # %% auto #0
-__all__ = ['voxelize_nearest', 'check_object_name', 'read_split', 'SeededDataset', 'ShapeReconstructionDataset',
-           'scan_normalization', 'normalize_scan', 'HumanDataset', 'seed_worker', 'SeededDataLoader', 'get_loader']
+__all__ = ['voxelize_nearest', 'check_object_name', 'read_split', 'SeededDataset', 'read_points_npy', 'read_boundary_samples',
+           'ShapeReconstructionDataset', 'scan_normalization', 'normalize_scan', 'HumanDataset', 'seed_worker',
+           'SeededDataLoader', 'get_loader']
 
 # %% ../nbs/03_datasets.ipynb #45df795e
 def voxelize_nearest(points, # [N, 3] points
@@ -71,7 +72,7 @@ class SeededDataset(Dataset):
         self.rng = np.random.default_rng(seed)
 
 # %% ../nbs/03_datasets.ipynb #b7f68e33
-def _read_npy_points(path:Path) -> np.ndarray:
+def read_points_npy(path:Path) -> np.ndarray:
     "A [K, 3] float array (K >= 1, finite) from a .npy file, or DataFormatError naming the file"
     if not path.is_file(): raise DataFormatError(f'{path}: file not found')
     with open(path, 'rb') as f: magic = f.read(6)
@@ -87,7 +88,7 @@ def _check_points(path, name, a):
     if len(a) == 0: raise DataFormatError(f'{path}: {name} is empty')
     if not np.isfinite(a).all(): raise DataFormatError(f'{path}: {name} contains NaN or inf')
 
-def _read_boundary(path:Path) -> tuple[np.ndarray, np.ndarray]:
+def read_boundary_samples(path:Path) -> tuple[np.ndarray, np.ndarray]:
     d = read_npz_arrays(path, ['points', 'occupancies'])
     pts, occ = d['points'], d['occupancies']
     _check_points(path, '`points`', pts)
@@ -140,11 +141,11 @@ class ShapeReconstructionDataset(SeededDataset):
     def __len__(self): return len(self.objects)
 
     def _ifnet(self, obj:Path):
-        surface = _read_npy_points(obj/self.surface_file)
+        surface = read_points_npy(obj/self.surface_file)
         pts, occ = [], []
         for sigma, n in zip(self.sample_sigmas, self.counts):
             if n == 0: continue
-            bp, bo = _read_boundary(obj/f'boundary_{sigma}_samples.npz')
+            bp, bo = read_boundary_samples(obj/f'boundary_{sigma}_samples.npz')
             i = self.rng.integers(0, len(bp), n)
             pts.append(bp[i]); occ.append(bo[i])
         return surface, np.concatenate(pts), np.concatenate(occ)

@@ -19,10 +19,10 @@ from tqdm import tqdm
 from .files import save_npz, write_atomic
 
 # %% auto #0
-__all__ = ['SEG', 'GENERATORS', 'CATEGORIES', 'SHAPENET_SYNSETS', 'MAX_ATTEMPTS', 'SHAPES_VERSION', 'SPLIT_FRACTIONS', 'chair',
-           'table', 'bench', 'sofa', 'cabinet', 'airplane', 'car', 'vessel', 'lamp', 'display', 'telephone',
-           'loudspeaker', 'rifle', 'mug', 'vase', 'shape_rng', 'make_shape', 'off_bytes', 'off_complete', 'plot_shapes',
-           'split_ids', 'make_shapes', 'make_shapes_cli']
+__all__ = ['SEG', 'GENERATORS', 'CATEGORIES', 'SHAPENET_SYNSETS', 'CSG_PARTS', 'MAX_ATTEMPTS', 'SHAPES_VERSION',
+           'SPLIT_FRACTIONS', 'chair', 'table', 'bench', 'sofa', 'cabinet', 'airplane', 'car', 'vessel', 'lamp',
+           'display', 'telephone', 'loudspeaker', 'rifle', 'mug', 'vase', 'csg', 'shape_rng', 'make_shape', 'off_bytes',
+           'off_complete', 'plot_shapes', 'split_ids', 'make_shapes', 'make_shapes_cli']
 
 # %% ../nbs/02_shapes.ipynb #1f4ea5b0
 SEG = 32  # default circular segments of round parts (24-48 in the generators)
@@ -542,6 +542,77 @@ SHAPENET_SYNSETS = {'airplane': '02691156', 'bench': '02828884', 'cabinet': '029
                     'display': '03211117', 'lamp': '03636649', 'loudspeaker': '03691459', 'rifle': '04090263', 'sofa': '04256520',
                     'table': '04379243', 'telephone': '04401088', 'vessel': '04530566'}
 
+# %% ../nbs/02_shapes.ipynb #95df86d0
+CSG_PARTS = ('box', 'rounded box', 'cylinder', 'cone', 'sphere', 'torus', 'capsule', 'prism', 'plate', 'rod')
+
+def _random_rotation(rng) -> np.ndarray:
+    "A rotation drawn uniformly (QR of a Gaussian matrix, signs fixed)"
+    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q
+
+def _csg_part(rng, kind:str, size:float) -> Manifold:
+    "One primitive of `kind`, about `size` across, centred at the origin in its own frame"
+    u = lambda a, b: float(rng.uniform(a, b)) * size
+    if kind == 'box': return _box((u(.3, 1), u(.3, 1), u(.3, 1)))
+    if kind == 'rounded box': return _rbox((u(.3, 1), u(.3, 1), u(.3, 1)), u(.03, .15))
+    if kind in ('cylinder', 'cone'):
+        h, r = u(.4, 1), u(.12, .45)
+        return _rod((0, 0, -h / 2), (0, 0, h / 2), r, r * rng.uniform(0, .6) if kind == 'cone' else None)
+    if kind == 'sphere': return _sphere(u(.2, .5))
+    if kind == 'torus':
+        R = u(.25, .45); return _torus(R, R * rng.uniform(.15, .45))
+    if kind == 'capsule':
+        h, r = u(.2, .7), u(.08, .25)
+        return Manifold.batch_hull([_sphere(r, (0, 0, -h / 2), 24), _sphere(r, (0, 0, h / 2), 24)])
+    if kind == 'prism':
+        k = int(rng.integers(3, 8)); a = np.sort(rng.uniform(0, 2 * np.pi, k)) if rng.random() < .5 else np.linspace(0, 2 * np.pi, k, endpoint=False)
+        rad = u(.2, .5) * rng.uniform(.6, 1, k)
+        return _prism(np.stack([rad * np.cos(a), rad * np.sin(a)], 1), u(.15, .8))
+    if kind == 'plate': return _box((u(.5, 1.2), u(.5, 1.2), float(rng.uniform(.015, .05))))
+    if kind == 'rod':
+        h, r = u(.6, 1.4), float(rng.uniform(.01, .035))
+        return _rod((0, 0, -h / 2), (0, 0, h / 2), r, square=rng.random() < .3, seg=16)
+    raise ValueError(f'unknown part {kind!r}')
+
+def _surface_point(m:Manifold, rng) -> np.ndarray:
+    "A vertex of `m`, drawn at random: where the next part goes"
+    v = np.asarray(m.to_mesh().vert_properties)[:, :3]
+    return v[rng.integers(len(v))]
+
+def _placed_part(rng, at, size) -> Manifold:
+    return _place(_csg_part(rng, str(rng.choice(CSG_PARTS)), size), _random_rotation(rng), at)
+
+def _shell(rng, size) -> Manifold:
+    "A hollow part with a wall `t` thick, cut open by a box through one side"
+    kind = str(rng.choice(['box', 'cylinder', 'sphere', 'rounded box']))
+    outer = _csg_part(rng, kind, size)
+    b = outer.bounding_box(); ext = np.array(b[3:]) - np.array(b[:3])
+    t = float(rng.uniform(.02, .06))
+    inner = outer.scale(tuple(float(max(e - 2 * t, e * .3) / e) for e in ext))
+    cut = _box((2 * ext[0], 2 * ext[1], ext[2]), (0, 0, float(ext[2] * rng.uniform(.55, .85))))
+    return outer - inner - cut
+
+def _largest(m:Manifold) -> Manifold:
+    parts = m.decompose()
+    return max(parts, key=lambda x: x.volume()) if len(parts) > 1 else m
+
+def csg(rng:np.random.Generator) -> Manifold:
+    "A random CSG object: a base, united parts, subtracted parts, an optional trim by intersection, an optional shell"
+    m = _shell(rng, 1.0) if rng.random() < .25 else _csg_part(rng, str(rng.choice(CSG_PARTS[:8])), 1.0)
+    m = _place(m, _random_rotation(rng), (0, 0, 0))
+    for _ in range(int(rng.integers(1, 5))):
+        m = _largest(m + _placed_part(rng, _surface_point(m, rng), float(rng.uniform(.3, .8))))
+    for _ in range(int(rng.integers(0, 3))):
+        m = _largest(m - _placed_part(rng, _surface_point(m, rng), float(rng.uniform(.2, .5))))
+    if rng.random() < .3:
+        b = m.bounding_box(); c = (np.array(b[:3]) + np.array(b[3:])) / 2; e = float((np.array(b[3:]) - np.array(b[:3])).max())
+        trim = _sphere(e * rng.uniform(.45, .65), c) if rng.random() < .5 else _place(_box((e * rng.uniform(.6, .9),) * 3), _random_rotation(rng), c)
+        if not (t := _largest(m ^ trim)).is_empty(): m = t
+    return m
+
+GENERATORS['csg'] = csg   # selectable by name; not one of the default `CATEGORIES`
+
 # %% ../nbs/02_shapes.ipynb #d18a7106
 def shape_rng(category:str, # class name
               seed:int, # non-negative seed
@@ -683,12 +754,14 @@ def make_shapes(out, # output folder (created)
                 categories=None, # classes: a list or a comma-separated string (default: all of `CATEGORIES`)
                 workers:int=None, # processes; 0 or 1: in this process (default: min(cpus, 8))
                 progress:bool=True, # show a progress bar
+                csg:int=0, # random-CSG shapes (class `csg`) in addition to the `n` class shapes
                ) -> dict: # summary: counts written / skipped / failed, split sizes, seconds
     "Write `n` procedural shapes as `<out>/<class>/shape_XXXX/mesh.off` plus `<out>/split.npz`; resumable"
     t0 = time.perf_counter()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f'n must be an integer >= 1, got {n!r}')
     shape_rng('chair', seed)   # validates the seed
     cats = _parse_categories(categories)
+    if isinstance(csg, bool) or not isinstance(csg, (int, np.integer)) or csg < 0: raise ValueError(f'csg must be an integer >= 0, got {csg!r}')
     if workers is None: workers = min(os.cpu_count() or 1, 8)
     if workers < 0: raise ValueError(f'workers must be >= 0, got {workers}')
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -701,7 +774,9 @@ def make_shapes(out, # output folder (created)
     elif (out/'split.npz').exists():   # a data root made otherwise (the user's meshes, prepared): its split is not ours to rewrite
         raise ValueError(f'{out} holds a split.npz that airnets_make_shapes did not write (no shapes.json): use another folder')
     else: write_atomic(meta_path, (json.dumps(meta) + '\n').encode())
-    items = [(c, k) for c, m in _counts(n, cats).items() for k in range(m)]
+    counts = _counts(n, cats)
+    if csg: counts['csg'] = counts.get('csg', 0) + int(csg)
+    items = [(c, k) for c, m in counts.items() for k in range(m)]
     todo = [(c, k) for c, k in items if not off_complete(out/c/f'shape_{k:04d}'/'mesh.off')]
     failed = {}
     bar = tqdm(total=len(todo), desc='shapes', unit='shape', disable=not progress or not todo)
@@ -722,7 +797,7 @@ def make_shapes(out, # output folder (created)
         if (c, k) not in failed: ids.setdefault(c, []).append(f'shape_{k:04d}')
     split = split_ids(ids, seed)
     save_npz(out/'split.npz', **split)
-    summary = dict(out=str(out), n=int(n), seed=int(seed), categories=cats, written=len(todo) - len(failed),
+    summary = dict(out=str(out), n=int(n), seed=int(seed), categories=list(counts), written=len(todo) - len(failed),
                    skipped=len(items) - len(todo), failed=[f'{c}/shape_{k:04d}: {e}' for (c, k), e in sorted(failed.items())],
                    split={k: len(v) for k, v in split.items()}, seconds=round(time.perf_counter() - t0, 2))
     if progress:
@@ -739,9 +814,10 @@ def make_shapes_cli(out:str='data/shapes', # output folder (make demo's data roo
                     workers:int=None, # processes (default min(cpus, 8); 0 or 1: no subprocesses)
                     categories:str=None, # comma-separated classes (default: all)
                     quiet:bool=False, # no progress bar
+                    csg:int=0, # random-CSG shapes (class csg) in addition to the n class shapes
                    ):
     "Write the procedural shape dataset: <out>/<class>/<id>/mesh.off and <out>/split.npz"
-    try: s = make_shapes(out, n, seed, categories, workers, progress=not quiet)
+    try: s = make_shapes(out, n, seed, categories, workers, progress=not quiet, csg=csg)
     except ValueError as e:
         print(f'airnets_make_shapes: {e}', file=sys.stderr); sys.exit(2)
     print(json.dumps(s, indent=1))

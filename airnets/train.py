@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config, save_config
+from .crops import CropDataset
 from .datasets import ShapeReconstructionDataset, read_split
 from .files import remove_partials, write_atomic, check_writable, NotWritable
 from .onet_format import DataFormatError
@@ -216,12 +217,18 @@ def make_dataset(config:Config, # the run's config
                  mode:str, # 'train', 'val' or 'test'
                  data_type:str='ifnet', # 'ifnet' or 'onet'
                  split_file=None, # default: <data_root>/split.npz
-                ) -> ShapeReconstructionDataset:
-    "The dataset a config trains on"
+                ) -> ShapeReconstructionDataset|CropDataset:
+    "The dataset a config trains on: whole objects, or crops of them when `data.crops` is set"
     if data_type not in ('ifnet', 'onet'):
         raise UsageError(f"-data_type must be ifnet or onet for training, got {data_type!r}" +
                          (' (human is the FAUST scans: evaluation data without supervision; use it with airnets_generate / airnets_evaluate)' if data_type == 'human' else ''))
     t, enc = config.training, config.encoder
+    if config.data.crops:
+        if data_type != 'ifnet': raise UsageError(f'-data_type {data_type}: training on crops reads IF-Net-style data (-data_type ifnet)')
+        d = config.data
+        return CropDataset(data_root, Path(data_root)/'split.npz' if split_file is None else split_file, mode, t.pc_samples, t.npoints_decoder,
+                           d.sample_sigmas, d.sample_distribution, d.crop_density, d.crop_noise, d.crop_anisotropy, d.crop_rotate,
+                           repeats=1 if mode == 'train' else 4)
     return ShapeReconstructionDataset(data_root, Path(data_root)/'split.npz' if split_file is None else split_file, mode, data_type,
                                       nsamples_input=t.pc_samples, npoints_decoder=t.npoints_decoder,
                                       sample_sigmas=config.data.sample_sigmas, sample_distribution=config.data.sample_distribution,
