@@ -19,13 +19,14 @@ from .onet_format import DataFormatError
 from .datasets import SeededDataset, read_boundary_samples, read_points_npy, read_split
 
 # %% auto #0
-__all__ = ['CONTEXT', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'crop_scale', 'to_crop_frame', 'in_cube', 'crop_stride',
-           'draw_crop_inputs', 'random_rotation', 'normalize_cloud', 'CropDataset', 'TiledField',
-           'supported_components']
+__all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'crop_scale', 'to_crop_frame', 'in_cube',
+           'crop_stride', 'draw_crop_inputs', 'random_rotation', 'normalize_cloud', 'CropDataset', 'blend_weight',
+           'TiledField', 'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
-CONTEXT = 1.5        # a crop's input cube reaches CONTEXT strides from its centre; its query cell one stride
-MAX_STRIDE = 1 / 3   # the stride whose input cube is the unit box: the global frame
+CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
+REACH = 0.75         # its query cell reaches REACH strides: neighbouring cells overlap by half a stride, where they blend
+MAX_STRIDE = 0.5     # the stride whose input cube is the unit box: the global frame
 
 def crop_scale(stride:float) -> float: # the crops' lattice spacing t
     "Side of a crop's input cube, 2 x CONTEXT x t: the crop frame maps that cube onto [-0.5, 0.5]^3"
@@ -155,7 +156,7 @@ class CropDataset(SeededDataset):
         t = min(MAX_STRIDE, t * np.exp(self.rng.uniform(-0.2, 0.2)))
         for _ in range(20):   # a centre whose query cell holds supervision
             center = cloud[self.rng.integers(len(cloud))] + self.rng.uniform(-CONTEXT * t, CONTEXT * t, 3)
-            cells = [in_cube(p, center, t) for p in pts]
+            cells = [in_cube(p, center, REACH * t) for p in pts]
             if sum(m.sum() for m in cells): break
         else: cells = [np.ones(len(p), bool) for p in pts]   # never seen in practice; the whole object supervises
         cube = cloud[in_cube(cloud, center, CONTEXT * t)]
@@ -180,6 +181,11 @@ class CropDataset(SeededDataset):
 
 # %% ../nbs/22_crops.ipynb #3f061abc
 UNCOVERED_LOGIT = 8.0   # |logit| given where no crop reaches: clearly inside or outside
+
+def blend_weight(d:np.ndarray, # distance from a crop's centre along one axis, in strides
+                ) -> np.ndarray: # the crop's weight along that axis
+    "1 in the middle of the cell, falling linearly to 0 over the half stride where neighbouring cells overlap"
+    return np.clip((REACH - np.abs(d)) / (2 * REACH - 1), 0, 1)
 
 class TiledField:
     "The occupancy field of a whole cloud from a local model: crops on a lattice, logits blended, far regions labelled by propagation"
@@ -213,20 +219,20 @@ class TiledField:
         self.inputs = np.stack([to_crop_frame(x, c, t) for x, c in zip(inputs, self.centers)])   # [C, n, 3]
         with torch.no_grad():
             encs = [model.encode(torch.from_numpy(self.inputs[i:i + batch_crops]).to(self.device)) for i in range(0, len(self.inputs), batch_crops)]
-        self.encoding = {k: torch.cat([e[k] for e in encs]) for k in encs[0]}
+        self.encoding = {k: torch.cat([e[k] for e in encs]) for k in encs[0] if torch.is_tensor(encs[0][k])}   # what the decoder reads
         self._labels()
 
     def __len__(self): return len(self.nodes)  # the number of crops
 
     def weights(self, q:np.ndarray, # [P, 3] query points
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # query index, crop id, weight of every (query, crop) pair with weight > 0
-        "Trilinear (tent) weights over the 8 lattice crops around each query: they sum to 1 wherever all 8 exist"
+        "Blend weights of the (up to 8) lattice crops whose cells hold each query: they sum to 1 wherever those crops exist"
         u = np.asarray(q, np.float64) / self.stride
         base = np.floor(u).astype(np.int64); f = u - base
         qi, ci, wi = [], [], []
         for d in itertools.product((0, 1), repeat=3):
             d = np.array(d)
-            w = np.prod(np.where(d, f, 1 - f), axis=1)
+            w = np.prod(blend_weight(np.where(d, 1 - f, f)), axis=1)   # the distance to node base + d, in strides, per axis
             idx = base + d - self.lo
             ok = (idx >= 0).all(1) & (idx < self.lookup.shape).all(1) & (w > 0)
             cid = np.full(len(u), -1, np.int64)

@@ -29,10 +29,10 @@ from .prepare import UsageError, _cli
 from .recipe import apply_recipe, position_encoders
 
 # %% auto #0
-__all__ = ['CKPT_RE', 'RESUMABLE_KEYS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'EpochDraws', 'Distributed',
-           'resolve_device', 'init_distributed', 'ShardSampler', 'checkpoint_path', 'list_checkpoints',
+__all__ = ['CKPT_RE', 'RESUMABLE_KEYS', 'SHIPPED_WEIGHTS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'EpochDraws',
+           'Distributed', 'resolve_device', 'init_distributed', 'ShardSampler', 'checkpoint_path', 'list_checkpoints',
            'save_checkpoint', 'read_checkpoint', 'newest_checkpoint', 'config_difference', 'check_checkpoint',
-           'rng_state', 'set_rng_state', 'make_dataset', 'Trainer', 'experiment_config', 'train_cli']
+           'rng_state', 'set_rng_state', 'make_dataset', 'Trainer', 'weights_file', 'experiment_config', 'train_cli']
 
 # %% ../nbs/21_train.ipynb #e1f709e5
 def occupancy_loss(logits:Tensor, # [B, S] logits
@@ -247,6 +247,7 @@ class Trainer:
                  dist_info:Distributed|None=None, # from `init_distributed` (None: this process alone)
                  progress:bool=True, # a progress bar per epoch (rank 0)
                  log=print, # where rank 0's messages go
+                 init_weights=None, # a new experiment starts from these weights (a checkpoint, exported or shipped weights file); a resumed one ignores it
                 ):
         self.config, self.exp_dir, self.data_type = config, Path(exp_dir), data_type
         self.d = dist_info or Distributed(device=resolve_device(device))
@@ -277,7 +278,9 @@ class Trainer:
         self.val_loader = None if self.val_set is None else DataLoader(
             self.val_set, vb, sampler=ShardSampler(len(self.val_set), self.d.rank, self.d.world_size), num_workers=num_workers, pin_memory=pin)
         self.epoch, self.best_epoch, self.best_val_loss, self.history = 0, None, None, []
+        self.init_weights = None   # a resumed run keeps what its first run started from
         self.resumed_from = self._resume()
+        if self.resumed_from is None: self.init_weights = self._init_from(init_weights)
 
     def log(self, *args):
         if self.d.main: self._log(*args)
@@ -311,8 +314,28 @@ def _resume(self:Trainer) -> Path|None:
     if state.get('scaler_state_dict'): self.scaler.load_state_dict(state['scaler_state_dict'])
     set_rng_state(state['rng'])
     self.epoch, self.best_epoch, self.best_val_loss = state['epoch'], state.get('best_epoch'), state.get('best_val_loss')
-    self.history = list(state.get('history', []))
+    self.history, self.init_weights = list(state.get('history', [])), state.get('init_weights')
     return Path(path)
+
+SHIPPED_WEIGHTS = Path(__import__('airnets').__file__).parent/'weights'  # the weights shipped inside the installed package
+
+def weights_file(name_or_path) -> Path: # a path, or the name of a shipped model ('demo', 'general')
+    "The weights file meant by a path or a shipped model's name"
+    p = Path(name_or_path)
+    if p.is_file(): return p
+    if (q := SHIPPED_WEIGHTS/f'{name_or_path}.pt').is_file(): return q
+    raise CheckpointError(f'--init_weights {name_or_path}: no such file, and no shipped model of that name')
+
+@patch
+def _init_from(self:Trainer, init_weights) -> str|None: # the weights file it started from
+    "A new experiment's weights from a file (read with weights_only=True): warm starts and fine-tuning"
+    if init_weights is None: return None
+    path = weights_file(init_weights)
+    state = read_weights(path, kind='a weights file')
+    _load_half(self.model.encoder, state['encoder_state_dict'], path, 'encoder')
+    _load_half(self.model.decoder, state['decoder_state_dict'], path, 'decoder')
+    self.log(f'{self.exp_dir.name}: starting from the weights of {path}')
+    return str(path)
 
 @patch
 def state(self:Trainer) -> dict:
@@ -323,7 +346,7 @@ def state(self:Trainer) -> dict:
                 lr=[g['lr'] for g in self.opt.param_groups], rng=rng_state(),
                 best_epoch=self.best_epoch, best_val_loss=self.best_val_loss, history=self.history,
                 config=self.config.to_dict(), config_source=self.config.source, data_type=self.data_type,
-                world_size=self.d.world_size, torch_version=str(torch.__version__))
+                world_size=self.d.world_size, torch_version=str(torch.__version__), init_weights=self.init_weights)
 
 # %% ../nbs/21_train.ipynb #b744d1c8
 @patch
@@ -460,6 +483,7 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
               num_workers:int=None, # DataLoader workers per process (default: 0 on CPU, 4 on GPU)
               exp_root:str='experiments', # the folder of the experiments
               quiet:bool=False, # no progress bar
+              init_weights:str=None, # start a new experiment from these weights: a checkpoint, an exported weights file, or a shipped model's name (demo, general); ignored when resuming
              ):
     "Train a model: new experiments start from -cfg_file, existing ones resume from their newest checkpoint"
     if not exp_name: raise UsageError('-exp_name is required')
@@ -481,7 +505,7 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
         d = init_distributed(device)
         config = experiment_config(exp_dir, cfg_file, epochs, seed, max_minutes)
         if num_workers is None: num_workers = 4 if d.device.type == 'cuda' else 0
-        trainer = Trainer(config, exp_dir, root, data_type, dist_info=d, num_workers=num_workers, progress=not quiet)
+        trainer = Trainer(config, exp_dir, root, data_type, dist_info=d, num_workers=num_workers, progress=not quiet, init_weights=init_weights)
         if d.main: save_config(config, exp_dir/'config.yaml')  # once the data, the model and any checkpoint fit it
         trainer.fit()
         if d.main and trainer.best_epoch:

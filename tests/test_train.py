@@ -155,3 +155,42 @@ def test_checkpoint_of_another_model_or_config_is_refused(data_root, tmp_path):
     r = train('-exp_name', 'b', '-cfg_file', other, '--data_root', data_root, cwd=tmp_path)
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert 'checkpoint_epoch_1.tar' in r.stderr and 'config tiny' in r.stderr and 'bad.yaml' in r.stderr and 'encoder.encoder_attn_dim' in r.stderr, r.stderr
+
+def test_init_weights_warm_starts_and_survives_resume(data_root, tmp_path):
+    "--init_weights: a new experiment starts from a weights file (here: a tiny run's checkpoint), records it, and a resume keeps it"
+    r = train('-exp_name', 'src', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--epochs', 3, '--seed', 7, '--quiet', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    src = tmp_path/'experiments'/'src'/'checkpoints'/'checkpoint_epoch_3.tar'
+    r = train('-exp_name', 'warm', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--epochs', 1, '--init_weights', src, '--quiet', cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f'starting from the weights of {src}' in r.stdout
+    a, b = ckpt(tmp_path/'experiments'/'src', 3), ckpt(tmp_path/'experiments'/'warm', 1)
+    assert b['init_weights'] == str(src)
+    # the source has another seed: a fresh start (seed 0) is far from it, a warm start after one epoch near it
+    fresh = train('-exp_name', 'fresh', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--epochs', 1, '--quiet', cwd=tmp_path)
+    assert fresh.returncode == 0, fresh.stderr
+    c = ckpt(tmp_path/'experiments'/'fresh', 1)
+    dist = lambda x, y: sum(float((x['encoder_state_dict'][k].float() - y['encoder_state_dict'][k].float()).norm()) for k in x['encoder_state_dict'] if x['encoder_state_dict'][k].is_floating_point())
+    assert dist(a, b) < 0.3 * dist(a, c), (dist(a, b), dist(a, c))
+    r = train('-exp_name', 'warm', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--epochs', 2, '--quiet', cwd=tmp_path)
+    assert r.returncode == 0 and 'starting from the weights' not in r.stdout
+    assert ckpt(tmp_path/'experiments'/'warm', 2)['init_weights'] == str(src)
+
+def test_init_weights_errors(data_root, tmp_path):
+    r = train('-exp_name', 'x', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--init_weights', 'no_such_model', cwd=tmp_path)
+    assert r.returncode == 2 and 'no such file, and no shipped model of that name' in r.stderr, r.stderr
+    r = train('-exp_name', 'y', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--init_weights', 'demo', cwd=tmp_path)
+    assert r.returncode == 2 and 'does not fit the config' in r.stderr, r.stderr   # the demo architecture is not tiny's
+
+def test_training_on_crops(data_root, tmp_path):
+    "A config with data.crops trains on CropDataset through the same command; its loss falls below the constant predictor's"
+    import yaml
+    cfg = yaml.safe_load((Path(__import__('airnets').__file__).parent/'configs'/'general.yaml').read_text())
+    cfg['training'].update(epochs=6, batch_size=4)
+    cfg['encoder']['npoints_per_layer'] = [128, 64, 16]; cfg['training']['pc_samples'] = 128
+    (tmp_path/'crops.yaml').write_text(yaml.safe_dump(cfg))
+    r = train('-exp_name', 'crops', '-cfg_file', tmp_path/'crops.yaml', '-data_type', 'ifnet', '--data_root', data_root, '--quiet', cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    hist = ckpt(tmp_path/'experiments'/'crops', 6)['history']
+    assert all(np.isfinite(h['val_loss']) for h in hist)
+    assert min(h['train_loss'] for h in hist) < hist[0]['train_loss']
