@@ -201,22 +201,29 @@ class TiledField:
         self.points = np.asarray(points, np.float64)
         self.stride = float(stride or crop_stride(self.points, n_inputs))
         self.n_inputs, self.batch_points = int(n_inputs), int(batch_points)
-        t, tree = self.stride, cKDTree(self.points)
-        near = np.unique(np.floor(self.points / t + 0.5).astype(np.int64), axis=0)   # the lattice node nearest each point
-        r = int(np.ceil(CONTEXT)) + 1
-        offsets = np.stack(np.meshgrid(*[np.arange(-r, r + 1)] * 3, indexing='ij'), -1).reshape(-1, 3)
-        cand = np.unique((near[:, None] + offsets[None]).reshape(-1, 3), axis=0)
-        members = tree.query_ball_point(cand * t, CONTEXT * t, p=np.inf)   # the cloud's points in each input cube
-        keep = np.array([len(m) > 0 for m in members])
-        self.nodes = cand[keep]                                # [C, 3] lattice indices of the crops
-        self.centers = self.nodes * t                          # [C, 3]
-        self.lo = self.nodes.min(0) - 1
-        shape = self.nodes.max(0) - self.lo + 2
-        self.lookup = np.full(shape, -1, np.int64)             # lattice index -> crop id (-1: no crop)
+        t = self.stride
+        # the cloud binned into lattice cells [k t, (k + 1) t): a crop's input cube is the 2 x 2 x 2 cells around its node
+        cell = np.floor(self.points / t).astype(np.int64)
+        keys, counts = np.unique(cell, axis=0, return_counts=True)
+        order = np.lexsort(cell.T[::-1])                              # points sorted by cell, in the order of `keys`
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        corners = np.array(list(itertools.product((0, 1), repeat=3)))
+        self.nodes = np.unique((keys[:, None] + corners[None]).reshape(-1, 3), axis=0)   # every node with a point in its input cube
+        self.centers = self.nodes * t                                 # [C, 3]
+        self.lo = np.minimum(self.nodes.min(0), keys.min(0)) - 1
+        shape = np.maximum(self.nodes.max(0), keys.max(0)) - self.lo + 2
+        self.lookup = np.full(shape, -1, np.int64)                    # lattice index -> crop id (-1: no crop)
         self.lookup[tuple((self.nodes - self.lo).T)] = np.arange(len(self.nodes))
+        cell_id = np.full(shape, -1, np.int64)                        # cell index -> its row in keys (-1: empty)
+        cell_id[tuple((keys - self.lo).T)] = np.arange(len(keys))
         rng = np.random.default_rng(seed)
-        inputs = np.stack([draw_crop_inputs(self.points[np.asarray(m)], n_inputs, rng) for m, k in zip(members, keep) if k])
-        self.inputs = np.stack([to_crop_frame(x, c, t) for x, c in zip(inputs, self.centers)])   # [C, n, 3]
+        inputs = np.empty((len(self.nodes), n_inputs, 3), np.float32)
+        for j, node in enumerate(self.nodes):
+            rows = cell_id[tuple((node - 1 + corners - self.lo).T)]
+            rows = rows[rows >= 0]
+            idx = np.concatenate([order[starts[r]:starts[r] + counts[r]] for r in rows])
+            inputs[j] = to_crop_frame(draw_crop_inputs(self.points[idx], n_inputs, rng), self.centers[j], t)
+        self.inputs = inputs                                          # [C, n, 3] in each crop's frame
         with torch.no_grad():
             encs = [model.encode(torch.from_numpy(self.inputs[i:i + batch_crops]).to(self.device)) for i in range(0, len(self.inputs), batch_crops)]
         self.encoding = {k: torch.cat([e[k] for e in encs]) for k in encs[0] if torch.is_tensor(encs[0][k])}   # what the decoder reads
