@@ -26,7 +26,7 @@ def test_missing_compiler_says_what_to_install(tmp_path):
     assert 'needs a C++ compiler' in r.stderr and 'apt-get install g++' in r.stderr
 
 def test_force_cuda_with_cpu_torch_is_refused():
-    import torch
-    if torch.version.cuda is not None: return   # a CUDA build of torch: FORCE_CUDA is legitimate there
+    import pytest, torch
+    if torch.version.cuda is not None: pytest.skip('a CUDA build of torch: FORCE_CUDA is legitimate there')
     r = setup_py('--name', env={'FORCE_CUDA': '1'})
     assert r.returncode != 0 and 'CPU-only build' in r.stderr
