@@ -150,6 +150,25 @@ class Generator:
         return extract_mesh(fn, self.method, self.mise_res, self.mise_steps, self.mcubes_res, self.logit, self.box_size,
                             self.batch_points, self.simplify_nfaces, out=self._grid if self.method == 'mise' else None)
 
+# %% ../nbs/31_generate.ipynb #d48dcec5
+def _ply_vertex_type(v:np.ndarray) -> str: # 'float' or 'double'
+    "float32 unless rounding to it moves a vertex by more than 2^-24 times the mesh's size, or overflows"
+    if len(v) == 0: return 'float'
+    with np.errstate(over='ignore'): v32 = v.astype(np.float32)
+    if not np.isfinite(v32).all(): return 'double'
+    return 'float' if np.abs(v32.astype(np.float64) - v).max() <= 2.0**-24 * float(np.ptp(v, 0).max()) else 'double'
+
+def _ply_bytes(mesh:trimesh.Trimesh) -> bytes: # a binary little-endian PLY of the vertices and triangles
+    v = np.asarray(mesh.vertices, dtype=np.float64).reshape(-1, 3)
+    f = np.asarray(mesh.faces, dtype=np.int64).reshape(-1, 3)
+    kind = _ply_vertex_type(v)
+    header = (f'ply\nformat binary_little_endian 1.0\ncomment written by airnets\nelement vertex {len(v)}\n'
+              + ''.join(f'property {kind} {axis}\n' for axis in 'xyz')
+              + f'element face {len(f)}\nproperty list uchar int vertex_indices\nend_header\n')
+    rows = np.empty(len(f), dtype=[('n', 'u1'), ('index', '<i4', (3,))])
+    rows['n'], rows['index'] = 3, f
+    return header.encode('ascii') + v.astype('<f4' if kind == 'float' else '<f8').tobytes() + rows.tobytes()
+
 # %% ../nbs/31_generate.ipynb #37ba159f
 MESH_FILE = 'surface_reconstruction.off'  # the reconstruction of each object, as the reference names it
 
@@ -173,12 +192,11 @@ class GenerationSummary(Summary):
 def write_mesh(mesh:trimesh.Trimesh, # the mesh
                path, # .off, .ply or .obj
               ) -> Path:
-    "Write a mesh atomically, in the format its suffix names"
+    "Write a mesh atomically, in the format its suffix names (PLY: binary, float64 vertices where float32 would lose precision)"
     path = Path(path)
     kind = path.suffix.lower().lstrip('.')
     if kind not in ('off', 'ply', 'obj'): raise ValueError(f'{path}: cannot write {path.suffix!r} meshes; use .off, .ply or .obj')
-    data = mesh.export(file_type=kind)
-    return write_atomic(path, data)
+    return write_atomic(path, _ply_bytes(mesh) if kind == 'ply' else mesh.export(file_type=kind))
 
 def generate_split(generator:Generator, # the extraction settings and the model
                    dataset, # items with `inputs` (a `ShapeReconstructionDataset` or `HumanDataset`)
@@ -214,6 +232,47 @@ def generate_split(generator:Generator, # the extraction settings and the model
     s.seconds = time.perf_counter() - t0
     return s
 
+# %% ../nbs/31_generate.ipynb #b96cc42f
+_PLY_TYPE_BYTES = {'char': 1, 'uchar': 1, 'int8': 1, 'uint8': 1, 'short': 2, 'ushort': 2, 'int16': 2, 'uint16': 2,
+                   'int': 4, 'uint': 4, 'int32': 4, 'uint32': 4, 'float': 4, 'float32': 4, 'double': 8, 'float64': 8}
+
+def _check_ply_rows(path:Path):
+    "Raise `PointCloudError` when a PLY file holds fewer vertices (or, in ASCII, fewer rows of another element) than its header promises"
+    try: data = path.read_bytes()
+    except OSError: return                                   # the reader says what is wrong
+    end = data.find(b'end_header')
+    if not data.startswith(b'ply') or end < 0: return
+    body = data[data.find(b'\n', end) + 1:] if data.find(b'\n', end) >= 0 else b''
+    fmt, elements = None, []                                  # elements: [name, count, [property words]]
+    for words in (line.split() for line in data[:end].decode('ascii', 'replace').splitlines()):
+        if len(words) >= 2 and words[0] == 'format': fmt = words[1]
+        elif len(words) == 3 and words[0] == 'element' and words[2].isdigit(): elements.append((words[1], int(words[2]), []))
+        elif len(words) >= 3 and words[0] == 'property' and elements: elements[-1][2].append(words[1:])
+    if not any(name == 'vertex' for name, _, _ in elements): return
+    def short(name, count, held):
+        what = {'vertex': 'vertices', 'face': 'faces'}.get(name, f"'{name}' rows")
+        return PointCloudError(f'{path}: its header promises {count} {what} but it holds {held}: the file is cut short or malformed')
+    if fmt == 'ascii':                                        # one row per line
+        rows = [r for r in (line.split() for line in body.splitlines()) if r]
+        at = 0
+        for name, count, props in elements:
+            mine = rows[at:at + count]
+            if name == 'vertex' and all(p[0] != 'list' for p in props):   # every vertex row has one number per property
+                held = next((k for k, r in enumerate(mine) if len(r) != len(props)), len(mine))
+            else: held = len(mine)
+            if held < count: raise short(name, count, held)
+            at += count
+    elif fmt in ('binary_little_endian', 'binary_big_endian'):
+        at = 0
+        for name, count, props in elements:
+            if any(p[0] not in _PLY_TYPE_BYTES for p in props): return   # rows of varying size (lists) before the vertices
+            size = sum(_PLY_TYPE_BYTES[p[0]] for p in props)
+            if name == 'vertex':
+                held = max(0, len(body) - at) // size if size else count
+                if held < count: raise short(name, count, held)
+                return
+            at += size * count
+
 # %% ../nbs/31_generate.ipynb #5866b7ba
 POINT_SUFFIXES = ('.ply', '.xyz', '.npy', '.off', '.obj')  # what `read_point_cloud` reads
 MESH_SUFFIXES_OUT = ('.off', '.ply', '.obj')               # what `write_mesh` writes
@@ -227,6 +286,7 @@ def read_point_cloud(path, # .ply, .xyz, .npy, .off or .obj
     suffix = path.suffix.lower()
     if suffix not in POINT_SUFFIXES: raise PointCloudError(f'{path}: unknown extension {path.suffix!r}; point clouds are read from {", ".join(POINT_SUFFIXES)}')
     if not path.is_file(): raise PointCloudError(f'{path}: no such file')
+    if suffix == '.ply': _check_ply_rows(path)
     if suffix == '.npy':
         with open(path, 'rb') as f:
             if f.read(2) == b'PK': raise PointCloudError(f'{path}: an .npz archive named .npy; save the [N, 3] array with np.save, or rename the file')

@@ -13,8 +13,35 @@ import trimesh
 from .inside_mesh import count_crossings
 
 # %% auto #0
-__all__ = ['MESH_SUFFIXES', 'HASH_RESOLUTION', 'MeshError', 'load_mesh', 'find_mesh', 'normalize_mesh', 'sample_surface',
-           'ray_parity', 'occupancy_parity', 'winding_number', 'occupancy_winding', 'occupancy_method', 'occupancy']
+__all__ = ['WELD_TOLERANCE', 'MESH_SUFFIXES', 'HASH_RESOLUTION', 'weld_vertices', 'MeshError', 'load_mesh', 'find_mesh',
+           'normalize_mesh', 'sample_surface', 'ray_parity', 'occupancy_parity', 'winding_number', 'occupancy_winding',
+           'occupancy_method', 'occupancy']
+
+# %% ../nbs/00_geometry.ipynb #de7bc8c9
+WELD_TOLERANCE = 1e-8  # vertices in one cell of a grid of this step, relative to the mesh's size, are one vertex
+
+def weld_vertices(vertices:np.ndarray, # [n, 3] coordinates
+                  faces:np.ndarray, # [m, 3] vertex indices
+                  tol:float=WELD_TOLERANCE, # the grid step, as a fraction of the longest edge of the bounding box
+                 ) -> tuple[np.ndarray, np.ndarray]: # (the vertices faces use, duplicates merged, in order of first use [k, 3] float64; the faces renumbered [m, 3])
+    "Merge vertices that fall in one cell of a grid scaled to the mesh's size; vertices that no face uses are dropped"
+    if not 1e-15 <= tol <= 1: raise ValueError(f'tol must be in [1e-15, 1], got {tol}')
+    v, f = np.asarray(vertices, dtype=np.float64).reshape(-1, 3), np.asarray(faces, dtype=np.int64).reshape(-1, 3)
+    referenced = np.zeros(len(v), bool); referenced[f] = True
+    used = np.flatnonzero(referenced)                                  # the referenced vertices, in index order
+    if len(used) == 0: return v[:0].copy(), f
+    u = v[used]
+    lo, size = u.min(0), float(np.ptp(u, 0).max())
+    cell = np.round((u - lo) / size / tol).astype(np.int64) if size > 0 else np.zeros(u.shape, np.int64)  # 0 .. 1/tol on every axis
+    by_cell = np.lexsort(cell.T[::-1])                                 # stable: within a cell, vertices in index order
+    c = cell[by_cell]
+    starts = np.ones(len(c), bool); starts[1:] = (c[1:] != c[:-1]).any(1)
+    first = by_cell[starts]                                            # each cell's first vertex
+    group = np.empty(len(u), np.int64); group[by_cell] = np.cumsum(starts) - 1
+    order = np.argsort(first)                                          # the cells in order of their first vertex
+    rank = np.empty_like(order); rank[order] = np.arange(len(order))
+    new_index = np.zeros(len(v), np.int64); new_index[used] = rank[group]
+    return u[first[order]], new_index[f]
 
 # %% ../nbs/00_geometry.ipynb #daee0279
 MESH_SUFFIXES = ('.obj', '.off', '.ply', '.stl', '.glb', '.gltf')
@@ -40,10 +67,7 @@ def load_mesh(path, # a mesh file: .obj, .off, .ply, .stl, .glb or .gltf
     v, f = np.asarray(loaded.vertices, dtype=np.float64), np.asarray(loaded.faces)
     if not np.isfinite(v).all(): raise MeshError(f'{path}: NaN or infinite vertex coordinates')
     if f.min() < 0 or f.max() >= len(v): raise MeshError(f'{path}: faces refer to vertices that do not exist')
-    mesh = trimesh.Trimesh(v, f, process=False)
-    mesh.merge_vertices()
-    mesh.remove_unreferenced_vertices()
-    return mesh
+    return trimesh.Trimesh(*weld_vertices(v, f), process=False)
 
 # %% ../nbs/00_geometry.ipynb #900d075c
 def find_mesh(obj_dir, # an object folder, `<data_root>/<class>/<id>`
@@ -127,8 +151,7 @@ def occupancy_parity(mesh:trimesh.Trimesh, # triangle mesh, meant to be watertig
 
 # %% ../nbs/00_geometry.ipynb #91e896c0
 def _repair_for_winding(mesh):
-    m = mesh.copy()
-    m.merge_vertices()                                                # so that copies of a face share vertex ids
+    m = trimesh.Trimesh(*weld_vertices(mesh.vertices, mesh.faces), process=False)   # so that copies of a face share vertex ids
     key = np.sort(m.faces, axis=1)                                    # a face and its flipped twin share a key
     _, first = np.unique(key, axis=0, return_index=True)
     m.update_faces(np.isin(np.arange(len(m.faces)), first))

@@ -231,3 +231,69 @@ def test_two_generators_on_one_shard_share_the_work(work):
     n = len(list(gen.glob('*/*/surface_reconstruction.off')))
     assert n == 7 and sum(done) == n, (done, n, outs)       # 15 test shapes, shard 1/2: objects 1, 3, ..., 13, each made exactly once
     assert not list(gen.rglob('.claim')) and not list(gen.rglob('*.partial'))
+
+BIN = Path(sys.executable).parent
+
+def script(name, *args, cwd, timeout=600):
+    "a console script of .venv/bin, in a fresh process"
+    return subprocess.run([str(BIN/name), *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=ENV)
+
+def test_huge_or_far_meshes_keep_their_vertices_when_welded(tmp_path):
+    import trimesh
+    root, expected = tmp_path/'far', {'sphere': (642, 1280), 'box': (8, 12)}
+    for name, unit in (('sphere', trimesh.creation.icosphere(subdivisions=3)), ('box', trimesh.creation.box())):
+        for how in ('unit', 'scaled', 'moved'):
+            m = unit.copy()
+            if how == 'scaled': m.apply_scale(1e12)
+            if how == 'moved': m.apply_translation([1e12, -3e12, 2e12])
+            for suffix in ('off', 'obj'):
+                (root/name/f'{how}_{suffix}').mkdir(parents=True)
+                m.export(root/name/f'{how}_{suffix}'/f'mesh.{suffix}')
+    r = script('airnets_convert_to_scaled_off', '--data_root', root, '--workers', 0, '--quiet', cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr.strip() == '', r.stdout + r.stderr
+    assert r.stdout.startswith('12 done, 0 skipped (already prepared), 0 failed'), r.stdout
+    for obj in sorted(p for p in root.glob('*/*')):
+        suffix = obj.name.split('_')[-1]
+        assert sorted(p.name for p in obj.iterdir()) == sorted([f'mesh.{suffix}', 'mesh_scaled.off']), obj
+        m = trimesh.load(obj/'mesh_scaled.off', process=False)
+        assert (len(m.vertices), len(m.faces), m.is_watertight) == (*expected[obj.parent.name], True), obj
+        assert abs(np.ptp(m.vertices, 0).max() - 1) < 1e-9, obj
+
+def test_ply_output_keeps_survey_coordinates(tmp_path):
+    import trimesh
+    from airnets.generate import write_mesh
+    header = lambda p: p.read_bytes().split(b'end_header')[0].decode()
+    d = np.random.default_rng(5).normal(size=(3000, 3)); d /= np.linalg.norm(d, axis=1, keepdims=True)
+    np.savetxt(tmp_path/'survey.xyz', d * 40 + [412345.678, 4587654.321, 152.25], fmt='%.6f')   # 40 m across, 400 km and 4600 km out
+    np.savetxt(tmp_path/'unit.xyz', d, fmt='%.6f')
+    for src, out in (('survey.xyz', 'survey.ply'), ('survey.xyz', 'survey.off'), ('unit.xyz', 'unit.ply')):
+        r = script('airnets_reconstruct', src, '-o', out, '-mise_res', 16, '-mise_steps', 0, cwd=tmp_path)
+        assert r.returncode == 0 and (tmp_path/out).is_file(), r.stdout + r.stderr
+    ply, off = (trimesh.load(tmp_path/n, process=False) for n in ('survey.ply', 'survey.off'))   # OFF is text with full digits
+    assert 'property double x' in header(tmp_path/'survey.ply') and 'property float x' in header(tmp_path/'unit.ply')
+    assert len(ply.vertices) > 100 and np.array_equal(ply.faces, off.faces)
+    assert (np.abs(ply.vertices - off.vertices) / np.abs(off.vertices)).max() <= 1e-9
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['survey.off', 'survey.ply', 'survey.xyz', 'unit.ply', 'unit.xyz']
+    mesh = trimesh.creation.icosphere(subdivisions=2)
+    for offset, kind in ((0.0, 'float'), (4e5 + 0.123, 'double'), (1e39, 'double')):      # 1e39: beyond float32's range
+        m = trimesh.Trimesh(mesh.vertices * 30 + offset, mesh.faces, process=False)
+        write_mesh(m, tmp_path/'direct.ply')
+        back = trimesh.load(tmp_path/'direct.ply', process=False)
+        assert f'property {kind} x' in header(tmp_path/'direct.ply') and np.isfinite(back.vertices).all()
+        limit = 2.0**-24 * 60 if kind == 'float' else 1e-9 * np.abs(m.vertices).max()   # float32: within its resolution at the mesh's size (60)
+        assert np.abs(back.vertices - m.vertices).max() <= limit, offset
+
+@pytest.mark.parametrize('case', ['ascii', 'ascii with faces', 'binary'])
+def test_a_truncated_ply_is_refused_with_both_counts(tmp_path, case):
+    pts = np.random.default_rng(6).normal(size=(600, 3))
+    head = 'ply\nformat {}\nelement vertex 1000\nproperty float x\nproperty float y\nproperty float z\n{}end_header\n'
+    src = tmp_path/'trunc.ply'
+    if case == 'binary': src.write_bytes(head.format('binary_little_endian 1.0', '').encode() + pts.astype('<f4').tobytes())
+    else:
+        faces = 'element face 2\nproperty list uchar int vertex_indices\n' if case == 'ascii with faces' else ''
+        src.write_text(head.format('ascii 1.0', faces) + ''.join(f'{x:.6f} {y:.6f} {z:.6f}\n' for x, y, z in pts)
+                       + ('3 0 1 2\n3 0 2 1\n' if faces else ''))
+    before = digest(src)
+    r = script('airnets_reconstruct', 'trunc.ply', '-o', 'out.off', cwd=tmp_path)
+    one_line(r, 2, 'trunc.ply', 'promises 1000 vertices but it holds 600')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['trunc.ply'] and digest(src) == before
