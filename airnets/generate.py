@@ -16,18 +16,20 @@ from tqdm.auto import tqdm
 
 from .airnet import CheckpointError, _load_half, read_weights
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
+from .crops import TiledField, supported_components
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
-from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit
+from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit, simplify_mesh
 from .prepare import Summary, UsageError, _cli, _reason, parse_shard, shard_objects
 from .train import EpochDraws, checkpoint_path, list_checkpoints, make_dataset, resolve_device
 
 # %% auto #0
-__all__ = ['CONFIG_FILES', 'MESH_FILE', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'DEFAULT_ROOTS', 'GRID_BYTES_PER_NODE',
-           'experiment_config_file', 'choose_checkpoint', 'TrainedModel', 'model_from_state', 'load_experiment',
-           'load_checkpoint_file', 'Generator', 'generation_dir', 'GenerationSummary', 'write_mesh', 'generate_split',
-           'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs',
-           'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
+__all__ = ['CONFIG_FILES', 'MESH_FILE', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'SUPPORT_RADIUS', 'DEFAULT_ROOTS',
+           'GRID_BYTES_PER_NODE', 'experiment_config_file', 'choose_checkpoint', 'TrainedModel', 'model_from_state',
+           'load_experiment', 'load_checkpoint_file', 'Generator', 'generation_dir', 'GenerationSummary', 'write_mesh',
+           'generate_split', 'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs',
+           'model_inputs', 'closed_simplification', 'reconstruct_points', 'extraction_bytes', 'available_memory',
+           'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -142,13 +144,18 @@ class Generator:
             return self.model.decode(q, encoding, self.batch_points)[0].float().cpu().numpy()
         return fn
 
-    def generate(self, inputs) -> tuple[trimesh.Trimesh, GridStats]: # the mesh (empty if the occupancy never reaches the threshold) and the grid statistics
-        "The reconstruction of one input"
-        fn = self.decoder_fn(self.encode(inputs))
+    def extract(self, fn, # a field: [P, 3] float32 points -> [P] logits (a decoder function, a `TiledField`, ...)
+                simplify:bool=True, # apply `simplify_nfaces`
+               ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh and the grid statistics
+        "The surface of any occupancy field, with this generator's extraction settings"
         n = (self.mise_res << self.mise_steps) + 1
         if self.method == 'mise' and (self._grid is None or self._grid.shape[0] != n): self._grid = np.empty((n,) * 3, np.float32)
         return extract_mesh(fn, self.method, self.mise_res, self.mise_steps, self.mcubes_res, self.logit, self.box_size,
-                            self.batch_points, self.simplify_nfaces, out=self._grid if self.method == 'mise' else None)
+                            self.batch_points, self.simplify_nfaces if simplify else None, out=self._grid if self.method == 'mise' else None)
+
+    def generate(self, inputs) -> tuple[trimesh.Trimesh, GridStats]: # the mesh (empty if the occupancy never reaches the threshold) and the grid statistics
+        "The reconstruction of one input"
+        return self.extract(self.decoder_fn(self.encode(inputs)))
 
 # %% ../nbs/31_generate.ipynb #d48dcec5
 def _ply_vertex_type(v:np.ndarray) -> str: # 'float' or 'double'
@@ -350,18 +357,36 @@ def model_inputs(config:Config, # the model's config
     enc = config.encoder
     return voxelize_nearest(points, getattr(enc, 'resolution', 128)) if enc.type == 'ifnet' else points
 
+SUPPORT_RADIUS = 0.03  # a reconstructed component is kept when an input point lies this near it (units of the cloud's size)
+
+def closed_simplification(mesh:trimesh.Trimesh, # a mesh
+                          n_faces:int|None, # the target (None or 0: no simplification)
+                         ) -> trimesh.Trimesh: # simplified, unless that would open a closed mesh
+    "Simplify to about `n_faces` faces; when the simplified mesh is no longer closed but the mesh was, keep the mesh"
+    if not n_faces or len(mesh.faces) <= n_faces: return mesh
+    simple = simplify_mesh(mesh, n_faces)
+    return simple if simple.is_watertight or not mesh.is_watertight else mesh
+
 def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and position
                        generator:Generator, # the model and the extraction settings
                        config:Config, # the model's config (its input size and type)
-                       n_points:int|None=None, # input points to draw (default: the config's training.pc_samples)
-                       seed:int=0, # seed of the draw
+                       n_points:int|None=None, # input points to use: a crops model takes all by default, a global model draws its training.pc_samples
+                       seed:int=0, # seed of the draws
                        source='points', # for messages
                        warn=print, # where warnings go
                       ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh in the points' coordinates, and the grid statistics
-    "Normalise, draw the model's input, reconstruct, and map the mesh back to the input's coordinates"
+    "Normalise, reconstruct (tiled by crops for a crops model), keep the components the points support, simplify, map back"
     x, c, s = normalize_points(points)
-    x = draw_inputs(x, n_points or config.training.pc_samples, np.random.default_rng(seed), source, warn)
-    mesh, st = generator.generate(model_inputs(config, x))
+    rng = np.random.default_rng(seed)
+    if config.data.crops:
+        if n_points and n_points < len(x): x = x[rng.choice(len(x), n_points, replace=False)]
+        field = TiledField(generator.model, x, config.training.pc_samples, seed=seed, batch_points=generator.batch_points)
+        mesh, st = generator.extract(field, simplify=False)
+    else:
+        inputs = draw_inputs(x, n_points or config.training.pc_samples, rng, source, warn)
+        mesh, st = generator.extract(generator.decoder_fn(generator.encode(model_inputs(config, inputs))), simplify=False)
+    mesh, _ = supported_components(mesh, x, SUPPORT_RADIUS)
+    mesh = closed_simplification(mesh, generator.simplify_nfaces)
     if len(mesh.vertices): mesh = trimesh.Trimesh(mesh.vertices * s + c, mesh.faces, process=False)
     return mesh, st
 
@@ -456,7 +481,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     exp_name:str=None, # a trained experiment in <exp_root>
                     checkpoint:int=None, # its epoch (default: the best, else the newest)
                     ckpt_name:str=None, # or a checkpoint file in its checkpoints/
-                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name; default: the shipped 'demo'
+                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name; default: the shipped 'general'
                     cfg_file:str=None, # the config for --model
                     method:str='mise', # mise or mcubes
                     mise_res:int=64, # MISE: root voxels per axis
@@ -465,13 +490,16 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     threshold:float=0.5, # occupancy probability of the surface
                     simplify_nfaces:int=None, # simplify to this many faces (default: 100000 for mise; 0: never)
                     batch_points:int=400_000, # decoder queries per call
-                    n_points:int=None, # input points to draw (default: the model's training.pc_samples)
+                    n_points:int=None, # input points to use (default: all of them for a crops model such as general; a global model such as demo draws its training.pc_samples)
                     seed:int=0, # seed of the draw
                     drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                     device:str='auto', # auto, cpu, cuda or cuda:N
                     exp_root:str='experiments', # the folder of the experiments
                    ):
-    "Reconstruct a surface mesh from one point cloud file, in the file's own coordinates"
+    """Reconstruct a surface mesh from one point cloud file, in the file's own coordinates. The default model, general, tiles the cloud with crops
+    whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
+    chosen so that a typical crop holds the 512 points the model takes (down to 4% of the cloud's size), so every input point is used and a
+    denser cloud gives more detail. The output keeps the closed components that input points support."""
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')
@@ -487,8 +515,8 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
         dev = resolve_device(device)
         if exp_name: trained = load_experiment(Path(exp_root)/exp_name, checkpoint, ckpt_name, dev)
         elif model is None or (not Path(model).exists() and re.fullmatch(r'[\w.-]+', model) and not model.endswith(('.pt', '.tar', '.pth'))):
-            from airnets.pretrained import load_pretrained  # the weights shipped in the package
-            trained = load_pretrained(model or 'demo', dev)
+            from airnets.pretrained import load_pretrained, pretrained_names  # the weights shipped in the package
+            trained = load_pretrained(model or ('general' if 'general' in pretrained_names() else 'demo'), dev)
         else: trained = load_checkpoint_file(model, cfg_file, dev)
     except (ConfigError, CheckpointError, PointCloudError) as e: raise UsageError(str(e)) from None
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces)
