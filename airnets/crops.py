@@ -25,7 +25,7 @@ __all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'c
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
-REACH = 0.75         # its query cell reaches REACH strides: neighbouring cells overlap by half a stride, where they blend
+REACH = 0.625        # its query cell reaches REACH strides: neighbouring cells overlap by a quarter stride, where they blend
 MAX_STRIDE = 0.5     # the stride whose input cube is the unit box: the global frame
 
 def crop_scale(stride:float) -> float: # the crops' lattice spacing t
