@@ -15,12 +15,12 @@ import torch.nn.functional as F
 
 from .attention import (PointTransformerBlock, ElementwiseMLP, TransitionDown, CrossTransformerBlock,
                                ResnetBlockFC, _mlp, knn, gather_points, batch_norm)
+from .checkpoints import CheckpointError, load_halves, read_weights
 from .fps import farthest_point_sample
 
 # %% auto #0
 __all__ = ['AIRNET_CONFIGS', 'ENCODERS', 'DECODERS', 'get_config', 'AirNetEncoder', 'AirNetDecoder', 'AirNet', 'count_parameters',
-           'PointNetSetAbstraction', 'PointNetEncoder', 'InterpDecoder', 'CheckpointError', 'read_weights',
-           'load_reference_checkpoint']
+           'PointNetSetAbstraction', 'PointNetEncoder', 'InterpDecoder', 'load_reference_checkpoint']
 
 # %% ../nbs/12_airnet.ipynb #2550877f
 _DECODER = dict(type='airnet', decoder_attn_dim=200, decoder_nneigh=7, decoder_hidden_dim=128, decoder_nblocks=5)
@@ -244,43 +244,8 @@ AIRNET_CONFIGS.update({
 })
 
 # %% ../nbs/12_airnet.ipynb #1c4716c8
-class CheckpointError(ValueError): "A checkpoint that does not fit the model; the message lists the keys"
-
-def read_weights(path, # a torch file of tensors, dicts, lists, numbers and strings
-                 required=('encoder_state_dict', 'decoder_state_dict'), # keys the dict must have
-                 kind:str='a model checkpoint', # what it must be, for the message
-                ) -> dict:
-    "A checkpoint read safely (`weights_only=True`; torch's version string is the one class allowed), or CheckpointError naming the file"
-    from torch.torch_version import TorchVersion
-    path = Path(path)
-    if not path.is_file(): raise CheckpointError(f'{path}: no such checkpoint')
-    try:
-        with torch.serialization.safe_globals([TorchVersion]): state = torch.load(path, map_location='cpu', weights_only=True)
-    except Exception as e:
-        first = str(e).splitlines()[0] if str(e) else ''
-        if 'weights only' in first.lower() or 'weights_only' in first: first = 'it holds objects other than tensors, numbers, strings and containers, which are never unpickled here'
-        raise CheckpointError(f'{path}: unreadable, truncated or not a weights-only torch file ({type(e).__name__}: {first})') from None
-    if not isinstance(state, dict) or not set(required) <= set(state):
-        raise CheckpointError(f"{path}: not {kind} (needs {', '.join(required)})")
-    return state
-
-def _load_half(module, state, path, part):
-    own = module.state_dict()
-    missing = sorted(set(own) - set(state)); unexpected = sorted(set(state) - set(own))
-    shapes = sorted(f'{k}: checkpoint {tuple(state[k].shape)}, model {tuple(own[k].shape)}' for k in set(own) & set(state)
-                    if tuple(state[k].shape) != tuple(own[k].shape))
-    if missing or unexpected or shapes:
-        lines = [f'{path}: the {part} does not fit the config'] + [f'  missing: {k}' for k in missing] + \
-                [f'  unexpected: {k}' for k in unexpected] + [f'  wrong shape: {s}' for s in shapes]
-        raise CheckpointError('\n'.join(lines))
-    module.load_state_dict(state)
-
 def load_reference_checkpoint(path, # a checkpoint in the reference's layout (encoder_state_dict, decoder_state_dict, ...)
                               config='airnet300', # its config: a name from AIRNET_CONFIGS or a config dict
                              ) -> AirNet: # the model, in eval mode
     "An `AirNet` with the weights of a reference AIR-Nets checkpoint, read safely (`weights_only=True`)"
-    ckpt = read_weights(path, kind='a reference checkpoint')
-    model = AirNet(config)
-    _load_half(model.encoder, ckpt['encoder_state_dict'], path, 'encoder')
-    _load_half(model.decoder, ckpt['decoder_state_dict'], path, 'decoder')
-    return model.eval()
+    return load_halves(AirNet(config), read_weights(path, kind='a reference checkpoint'), path).eval()

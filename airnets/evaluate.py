@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 
 from .datasets import normalize_scan
 from .files import write_atomic, check_writable, NotWritable
-from .generate import DEFAULT_ROOTS, MESH_FILE
+from .checkpoints import MESH_FILE
+from .generate import DEFAULT_ROOTS
 from .geometry import load_mesh
 from .metrics import F_THRESHOLDS, eval_mesh
 from .onet_format import read_onet_pointcloud, read_onet_points

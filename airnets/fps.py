@@ -23,8 +23,8 @@ except ImportError as e:  # not built: everything still works through the pure-t
 
 # %% auto #0
 __all__ = ['reference_threads', 'tie_break_order', 'emulate_pointnet2_fps', 'fps_reference', 'fps_backend',
-           'farthest_point_sample', 'furthest_point_sample', 'load_reference_fixture', 'demo_cloud', 'plot_anchors',
-           'covering_radius', 'fps_demo', 'fps_demo_cli']
+           'farthest_point_sample', 'furthest_point_sample', 'demo_cloud', 'plot_anchors', 'covering_radius',
+           'fps_demo', 'fps_demo_cli']
 
 # %% ../nbs/10_fps.ipynb #215a4b30
 def reference_threads(n:int, # number of points in a cloud (>= 1)
@@ -150,13 +150,6 @@ def furthest_point_sample(xyz:Tensor, # [B, N, 3] float32 points
                          ) -> Tensor: # [B, npoint] int32 indices, as pointnet2_ops returns them
     "Drop-in for `pointnet2_ops.pointnet2_utils.furthest_point_sample`: same indices, int32, near-origin rule on"
     return farthest_point_sample(xyz, npoint, skip_near_origin=True).int()
-
-# %% ../nbs/10_fps.ipynb #8102e671
-def load_reference_fixture(path, # a reference dump (`reference_airnet300.pt`): tensors, dicts and strings only
-                          ) -> dict:
-    "Load a reference-output fixture safely: `weights_only=True`, plus the one class it stores (torch's version string)"
-    from airnets.airnet import read_weights   # here, not at the top: airnets.airnet imports this module
-    return read_weights(path, ('inputs', 'eval'), 'a reference fixture')
 
 # %% ../nbs/10_fps.ipynb #a13175d8
 def demo_cloud(n:int=3000, # number of points

@@ -14,22 +14,22 @@ import trimesh
 from torch import nn
 from tqdm.auto import tqdm
 
-from .airnet import CheckpointError, _load_half, read_weights
+from .checkpoints import (CheckpointError, MESH_FILE, checkpoint_label, checkpoint_path, choose_checkpoint, default_pretrained,
+                                 generation_dir, load_halves, pretrained_path, read_weights)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
 from .crops import TiledField, supported_components
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
 from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit, simplify_mesh
 from .prepare import Summary, UsageError, _cli, _reason, parse_shard, shard_objects
-from .train import EpochDraws, checkpoint_path, list_checkpoints, make_dataset, resolve_device
+from .train import EpochDraws, make_dataset, resolve_device
 
 # %% auto #0
-__all__ = ['CONFIG_FILES', 'MESH_FILE', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'SUPPORT_RADIUS', 'DEFAULT_ROOTS',
-           'GRID_BYTES_PER_NODE', 'experiment_config_file', 'choose_checkpoint', 'TrainedModel', 'model_from_state',
-           'load_experiment', 'load_checkpoint_file', 'Generator', 'generation_dir', 'GenerationSummary', 'write_mesh',
-           'generate_split', 'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs',
-           'model_inputs', 'closed_simplification', 'reconstruct_points', 'extraction_bytes', 'available_memory',
-           'generate_cli', 'reconstruct_cli']
+__all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'SUPPORT_RADIUS', 'DEFAULT_ROOTS', 'GRID_BYTES_PER_NODE',
+           'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
+           'Generator', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError', 'read_point_cloud',
+           'check_points', 'normalize_points', 'draw_inputs', 'model_inputs', 'closed_simplification',
+           'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -40,30 +40,6 @@ def experiment_config_file(exp_dir) -> Path: # experiments/<exp> -> its config f
         if (Path(exp_dir)/name).is_file(): return Path(exp_dir)/name
     raise UsageError(f'{exp_dir}: no config.yaml (nor the reference\'s configs.yaml): not an experiment folder' +
                      ('' if Path(exp_dir).is_dir() else ' (the folder does not exist)'))
-
-def choose_checkpoint(exp_dir, # experiments/<exp>
-                      checkpoint:int|None=None, # an epoch: checkpoints/checkpoint_epoch_<checkpoint>.tar
-                      ckpt_name:str|None=None, # a file name in checkpoints/ (the reference's pretrained `ckpt.tar`), or a path
-                     ) -> tuple[Path, str]: # the file and its label for output folders (the epoch, or the file's stem)
-    "Which checkpoint to generate with: the one asked for, else the best epoch, else the newest"
-    exp_dir = Path(exp_dir)
-    if checkpoint is not None and ckpt_name: raise UsageError('give -checkpoint or -ckpt_name, not both')
-    found = list_checkpoints(exp_dir)
-    have = f"checkpoints there: epochs {', '.join(str(e) for e, _ in found[:8])}{' ...' if len(found) > 8 else ''}" if found else 'no checkpoint_epoch_<e>.tar there'
-    if ckpt_name:
-        p = exp_dir/'checkpoints'/ckpt_name
-        if not p.is_file() and Path(ckpt_name).is_file(): p = Path(ckpt_name)
-        if not p.is_file(): raise UsageError(f'-ckpt_name {ckpt_name}: no such file in {exp_dir/"checkpoints"} ({have})')
-        m = re.fullmatch(r'checkpoint_epoch_(\d+)', p.stem)
-        return p, m.group(1) if m else p.stem
-    if checkpoint is None:
-        best = exp_dir/'val_min.json'
-        if best.is_file(): checkpoint = int(json.loads(best.read_text())['epoch'])
-        elif found: checkpoint = found[-1][0]
-        else: raise UsageError(f'{exp_dir}: {have}; train it first (airnets_train)')
-    p = checkpoint_path(exp_dir, checkpoint)
-    if not p.is_file(): raise UsageError(f'-checkpoint {checkpoint}: {p} does not exist ({have})')
-    return p, str(checkpoint)
 
 # %% ../nbs/31_generate.ipynb #0603d114
 @dataclasses.dataclass
@@ -80,10 +56,7 @@ def model_from_state(state:dict, # a checkpoint's dict (encoder_state_dict, deco
                      device='cpu', # where the model goes
                     ) -> nn.Module:
     "Build the config's model and load the weights, checking every key and shape (CheckpointError lists the mismatches)"
-    model = build_model(config)
-    _load_half(model.encoder, state['encoder_state_dict'], path, 'encoder')
-    _load_half(model.decoder, state['decoder_state_dict'], path, 'decoder')
-    return model.to(device).eval()
+    return load_halves(build_model(config), state, path).to(device).eval()
 
 def load_experiment(exp_dir, # experiments/<exp>
                     checkpoint:int|None=None, # an epoch (default: the best, else the newest)
@@ -104,8 +77,7 @@ def load_checkpoint_file(path, # a checkpoint file
     if cfg_file is not None: config = load_config(cfg_file)
     elif isinstance(state.get('config'), dict): config = config_from_dict(state['config'], f'{path} (the config stored in it)')
     else: raise UsageError(f'{path} holds no config (a reference checkpoint?): give --cfg_file, e.g. airnet300')
-    m = re.fullmatch(r'checkpoint_epoch_(\d+)', Path(path).stem)
-    return TrainedModel(model_from_state(state, config, path, device), config, Path(path), m.group(1) if m else Path(path).stem)
+    return TrainedModel(model_from_state(state, config, path, device), config, Path(path), checkpoint_label(path))
 
 # %% ../nbs/31_generate.ipynb #7f764636
 class Generator:
@@ -177,14 +149,6 @@ def _ply_bytes(mesh:trimesh.Trimesh) -> bytes: # a binary little-endian PLY of t
     return header.encode('ascii') + v.astype('<f4' if kind == 'float' else '<f8').tobytes() + rows.tobytes()
 
 # %% ../nbs/31_generate.ipynb #37ba159f
-MESH_FILE = 'surface_reconstruction.off'  # the reconstruction of each object, as the reference names it
-
-def generation_dir(exp_dir, # experiments/<exp>
-                   label:str, # the checkpoint's label (`TrainedModel.label`)
-                   tag:str, # `Generator.tag`: '@64x2' or '@128'
-                  ) -> Path: # experiments/<exp>/evaluation_<label>_<tag>/generation
-    return Path(exp_dir)/f'evaluation_{label}_{tag}'/'generation'
-
 @dataclasses.dataclass(repr=False)
 class GenerationSummary(Summary):
     "What a generation run did: objects done, skipped (mesh already there), failed (id -> reason), and those with an empty mesh"
@@ -515,8 +479,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
         dev = resolve_device(device)
         if exp_name: trained = load_experiment(Path(exp_root)/exp_name, checkpoint, ckpt_name, dev)
         elif model is None or (not Path(model).exists() and re.fullmatch(r'[\w.-]+', model) and not model.endswith(('.pt', '.tar', '.pth'))):
-            from airnets.pretrained import load_pretrained, pretrained_names  # the weights shipped in the package
-            trained = load_pretrained(model or ('general' if 'general' in pretrained_names() else 'demo'), dev)
+            trained = load_checkpoint_file(pretrained_path(model or default_pretrained()), None, dev)   # the weights shipped in the package
         else: trained = load_checkpoint_file(model, cfg_file, dev)
     except (ConfigError, CheckpointError, PointCloudError) as e: raise UsageError(str(e)) from None
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces)

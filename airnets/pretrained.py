@@ -10,30 +10,18 @@ from pathlib import Path
 
 import torch
 
-from .airnet import CheckpointError, count_parameters, read_weights
+from .airnet import count_parameters
+from .checkpoints import CheckpointError, WEIGHTS_DIR, choose_checkpoint, pretrained_names, pretrained_path, read_weights
 from .config import config_from_dict, load_config
 from .evaluate import gather
 from .files import write_atomic, same_file, check_writable, NotWritable
-from .generate import TrainedModel, choose_checkpoint, experiment_config_file, model_from_state
+from .generate import TrainedModel, experiment_config_file, model_from_state
 from .prepare import UsageError, _cli
 
 # %% auto #0
-__all__ = ['WEIGHTS_DIR', 'SCORE_KEYS', 'pretrained_names', 'pretrained_path', 'load_pretrained', 'pretrained_info',
-           'export_weights', 'export_weights_cli']
+__all__ = ['SCORE_KEYS', 'load_pretrained', 'pretrained_info', 'export_weights', 'export_weights_cli']
 
 # %% ../nbs/32_pretrained.ipynb #e93246c2
-WEIGHTS_DIR = Path(__import__('airnets').__file__).parent/'weights'  # the shipped files, inside the installed package
-
-def pretrained_names() -> list[str]: # the shipped models
-    return sorted(p.stem for p in WEIGHTS_DIR.glob('*.pt'))
-
-def pretrained_path(name:str='demo', # a shipped model's name
-                   ) -> Path:
-    "The file of a shipped model, or UsageError listing those that exist"
-    p = WEIGHTS_DIR/f'{name}.pt'
-    if not p.is_file(): raise UsageError(f'no shipped weights called {name!r} in {WEIGHTS_DIR} (shipped: {", ".join(pretrained_names()) or "none"}); `make weights` builds demo.pt')
-    return p
-
 def load_pretrained(name:str='demo', # a shipped model's name
                     device='cpu', # where the model goes
                    ) -> TrainedModel:

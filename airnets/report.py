@@ -13,10 +13,10 @@ import trimesh
 
 from .evaluate import COLUMNS, _cell, gather, list_generated
 from .files import check_writable, NotWritable, write_atomic
-from .generate import MESH_FILE, experiment_config_file
+from .checkpoints import MESH_FILE, list_checkpoints, read_checkpoint
+from .generate import experiment_config_file
 from .mise import simplify_mesh
 from .prepare import UsageError, _cli, load_scaled_mesh
-from .train import list_checkpoints, read_checkpoint
 
 # %% auto #0
 __all__ = ['LIGHT', 'CSS', 'to_view', 'face_shading', 'draw_mesh', 'draw_points', 'spread', 'report_objects', 'gallery_figure',

@@ -19,7 +19,8 @@ from torch.utils.data.distributed import DistributedSampler
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
-from .airnet import CheckpointError, _load_half, read_weights
+from .checkpoints import (CheckpointError, checkpoint_path, list_checkpoints, load_halves, newest_checkpoint, read_checkpoint,
+                                 read_weights, save_checkpoint, weights_file, write_best)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config, save_config
 from .crops import CropDataset
 from .datasets import ShapeReconstructionDataset, read_split
@@ -29,10 +30,9 @@ from .prepare import UsageError, _cli
 from .recipe import apply_recipe, position_encoders
 
 # %% auto #0
-__all__ = ['CKPT_RE', 'RESUMABLE_KEYS', 'SHIPPED_WEIGHTS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'EpochDraws',
-           'Distributed', 'resolve_device', 'init_distributed', 'ShardSampler', 'checkpoint_path', 'list_checkpoints',
-           'save_checkpoint', 'read_checkpoint', 'newest_checkpoint', 'config_difference', 'check_checkpoint',
-           'rng_state', 'set_rng_state', 'make_dataset', 'Trainer', 'weights_file', 'experiment_config', 'train_cli']
+__all__ = ['RESUMABLE_KEYS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'EpochDraws', 'Distributed', 'resolve_device',
+           'init_distributed', 'ShardSampler', 'config_difference', 'check_checkpoint', 'rng_state', 'set_rng_state',
+           'make_dataset', 'Trainer', 'experiment_config', 'train_cli']
 
 # %% ../nbs/21_train.ipynb #e1f709e5
 def occupancy_loss(logits:Tensor, # [B, S] logits
@@ -123,38 +123,6 @@ class ShardSampler(Sampler):
     def __init__(self, n:int, rank:int, world_size:int): self.idx = list(range(rank, n, world_size))
     def __iter__(self): return iter(self.idx)
     def __len__(self): return len(self.idx)
-
-# %% ../nbs/21_train.ipynb #f653252f
-CKPT_RE = re.compile(r'checkpoint_epoch_(\d+)\.tar$')
-
-def checkpoint_path(exp_dir, # the experiment folder
-                    epoch:int, # epochs done
-                   ) -> Path:
-    return Path(exp_dir)/'checkpoints'/f'checkpoint_epoch_{epoch}.tar'
-
-def list_checkpoints(exp_dir) -> list: # the experiment folder -> [(epoch, path)] oldest first
-    "The experiment's checkpoints by epoch"
-    d = Path(exp_dir)/'checkpoints'
-    found = [(int(m.group(1)), p) for p in d.glob('checkpoint_epoch_*.tar') if (m := CKPT_RE.search(p.name))] if d.is_dir() else []
-    return sorted(found)
-
-def save_checkpoint(path, # where (written atomically)
-                    state:dict, # tensors and plain containers
-                   ) -> Path:
-    return write_atomic(path, lambda f: torch.save(state, f))
-
-def read_checkpoint(path) -> dict:
-    "A checkpoint read with weights_only=True, or CheckpointError naming the file"
-    return read_weights(path, ('epoch', 'encoder_state_dict', 'decoder_state_dict'), 'an airnets checkpoint')
-
-def newest_checkpoint(exp_dir, # the experiment folder
-                      log=print, # reports each checkpoint that cannot be read
-                     ) -> tuple: # (state, path), or (None, None) when there is none to resume from
-    "The newest checkpoint that reads; unreadable ones (a crash during a copy, a full disk) are reported and skipped"
-    for epoch, path in reversed(list_checkpoints(exp_dir)):
-        try: return read_checkpoint(path), path
-        except CheckpointError as e: log(f'skipping {e}')
-    return None, None
 
 # %% ../nbs/21_train.ipynb #7348347d
 RESUMABLE_KEYS = ('epochs', 'ckpt', 'max_minutes')  # training keys that may change between a run and its resume
@@ -308,8 +276,7 @@ def _resume(self:Trainer) -> Path|None:
     if self.d.active:  # rank 0 read it; the others get it over the process group (no shared file system needed)
         box = [state, path]; dist.broadcast_object_list(box, src=0); state, path = box
     if state is None: return None
-    _load_half(self.model.encoder, state['encoder_state_dict'], path, 'encoder')
-    _load_half(self.model.decoder, state['decoder_state_dict'], path, 'decoder')
+    load_halves(self.model, state, path)
     self.opt.load_state_dict(state['optimizer_state_dict']); self.sched.load_state_dict(state['scheduler_state_dict'])
     if state.get('scaler_state_dict'): self.scaler.load_state_dict(state['scaler_state_dict'])
     set_rng_state(state['rng'])
@@ -317,23 +284,13 @@ def _resume(self:Trainer) -> Path|None:
     self.history, self.init_weights = list(state.get('history', [])), state.get('init_weights')
     return Path(path)
 
-SHIPPED_WEIGHTS = Path(__import__('airnets').__file__).parent/'weights'  # the weights shipped inside the installed package
-
-def weights_file(name_or_path) -> Path: # a path, or the name of a shipped model ('demo', 'general')
-    "The weights file meant by a path or a shipped model's name"
-    p = Path(name_or_path)
-    if p.is_file(): return p
-    if (q := SHIPPED_WEIGHTS/f'{name_or_path}.pt').is_file(): return q
-    raise CheckpointError(f'--init_weights {name_or_path}: no such file, and no shipped model of that name')
-
 @patch
 def _init_from(self:Trainer, init_weights) -> str|None: # the weights file it started from
     "A new experiment's weights from a file (read with weights_only=True): warm starts and fine-tuning"
     if init_weights is None: return None
-    path = weights_file(init_weights)
-    state = read_weights(path, kind='a weights file')
-    _load_half(self.model.encoder, state['encoder_state_dict'], path, 'encoder')
-    _load_half(self.model.decoder, state['decoder_state_dict'], path, 'decoder')
+    try: path = weights_file(init_weights)
+    except CheckpointError as e: raise CheckpointError(f'--init_weights {e}') from None
+    load_halves(self.model, read_weights(path, kind='a weights file'), path)
     self.log(f'{self.exp_dir.name}: starting from the weights of {path}')
     return str(path)
 
@@ -440,7 +397,7 @@ def fit(self:Trainer) -> list: # one dict per epoch: epoch, steps (optimizer ste
                     if v is not None: writer.add_scalar(k, v, self.epoch)
                 writer.flush()
                 save_checkpoint(checkpoint_path(self.exp_dir, self.epoch), self.state())
-                if best: write_atomic(self.exp_dir/'val_min.json', json.dumps(dict(epoch=self.best_epoch, val_loss=self.best_val_loss)) + '\n')
+                if best: write_best(self.exp_dir, self.best_epoch, self.best_val_loss)
             vs = 'no validation shapes' if val is None else f'val loss {val:.4f}' + (' (best)' if best else f' (best {self.best_val_loss:.4f}, epoch {self.best_epoch})')
             self.log(f'epoch {self.epoch}/{t.epochs}: train loss {tr["loss"]:.4f} (last batch {tr["last"]:.4f}), {vs}, lr {lr:.2e}, {rec["seconds"]:.1f} s')
         if self.out_of_budget() and self.epoch < t.epochs: self.log(f'stopping after epoch {self.epoch}: {self.minutes_trained():.1f} minutes of training reach the budget of {t.max_minutes:g} (training.max_minutes)')
