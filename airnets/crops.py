@@ -201,6 +201,7 @@ class TiledField:
         self.points = np.asarray(points, np.float64)
         self.stride = float(stride or crop_stride(self.points, n_inputs))
         self.n_inputs, self.batch_points = int(n_inputs), int(batch_points)
+        self.pairs_per_call = min(self.batch_points, 65_536)   # (query, crop) pairs per decoder call: larger batches only cost memory traffic
         t = self.stride
         # the cloud binned into lattice cells [k t, (k + 1) t): a crop's input cube is the 2 x 2 x 2 cells around its node
         cell = np.floor(self.points / t).astype(np.int64)
@@ -259,7 +260,7 @@ class TiledField:
         i = 0
         while i < len(ids):   # as many crops per call as fit in batch_points
             j, width = i, 0
-            while j < len(ids) and max(width, counts[j]) * (j - i + 1) <= max(self.batch_points, counts[i]): width = max(width, counts[j]); j += 1
+            while j < len(ids) and max(width, counts[j]) * (j - i + 1) <= max(self.pairs_per_call, counts[i]): width = max(width, counts[j]); j += 1
             b = np.zeros((j - i, width, 3), np.float32)
             for k in range(i, j):
                 sel = order[starts[k]:starts[k] + counts[k]]
