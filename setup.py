@@ -45,7 +45,7 @@ def _need(module, what):
                  f'(`pip install {module}`, or for torch the build for your machine: `pip install torch`), then run '
                  f'`pip install -e . --no-build-isolation`. `make setup` does all of this.')
 
-# (a) Cython modules: every csrc/<name>.pyx becomes airnets.<name> (MISE lands here in a later issue)
+# (a) Cython modules: every csrc/<name>.pyx becomes airnets.<name> (the MISE kernels and the ray-parity inside test)
 pyx = sorted((HERE/'csrc').glob('*.pyx'))
 if pyx and not _flag('AIRNETS_NO_CYTHON'):
     _need('Cython', 'the Cython extensions'); np = _need('numpy', 'the Cython extensions')

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# `make bench`: the performance tables in bench/: bench/fps.py (farthest point sampling on the CPU) and bench/prep.py
-# (data preparation: seconds per mesh and step, labelled points per second; needs ../shared/meshes) and bench/model.py
-# (AIR-Net training and inference throughput and memory against a reference-style path; the four models, AIR-Net, ONet, ConvONet and IF-Net, side by side) and bench/train.py (training
-# steps per second and peak RSS: plain loop, Trainer, 2-process DDP) and bench/mise.py (mesh extraction: MISE against the
-# dense grid, points evaluated and seconds; the MISE bookkeeping alone) and bench/evaluate.py (seconds per object for each
-# metric, and the agreement with point-cloud-utils on ../shared/meshes).
-# fpsample, one of the methods compared, is a bench-only dependency: installed into the venv here when it is
-# missing, never listed in settings.ini. Without it (no registry reachable) the bench still runs and says so.
-# `--quick` is passed to both (shorter runs).
+# `make bench`: the performance tables in bench/, each against a named alternative measured in the same run:
+#   bench/fps.py       farthest point sampling on the CPU (and fpsample, installed here when missing)
+#   bench/prep.py      data preparation: seconds per mesh and step, labelled points per second (needs ../shared/meshes)
+#   bench/model.py     AIR-Net training and inference throughput and memory; the four models side by side
+#   bench/train.py     training steps per second and peak RSS: plain loop, Trainer, 2-process DDP
+#   bench/mise.py      mesh extraction: MISE against the dense grid
+#   bench/evaluate.py  seconds per object for each metric, agreement with point-cloud-utils on ../shared/meshes
+# Arguments (e.g. --quick, shorter runs) are passed to every script. The long comparisons run on their own:
+# `make compare` (bench/compare.py), bench/real_scans.py (against Open3D's screened Poisson), bench/shared_meshes.py,
+# bench/plateau.py. Bench-only dependencies (fpsample here, Open3D in real_scans.py) are installed by the bench,
+# never listed in settings.ini; without a registry the bench still runs and says what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
