@@ -14,7 +14,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from .attention import (PointTransformerBlock, ElementwiseMLP, TransitionDown, CrossTransformerBlock,
-                               ResnetBlockFC, _mlp, knn, gather_points, batch_norm)
+                               ResnetBlockFC, two_layer_mlp, knn, gather_points, batch_norm)
 from .checkpoints import CheckpointError, load_halves, read_weights
 from .fps import farthest_point_sample
 
@@ -70,7 +70,7 @@ class AirNetEncoder(nn.Module):
         self.elementwise = nn.ModuleList(ElementwiseMLP(d) for _ in range(n_down))
         self.final_transformers = nn.ModuleList(PointTransformerBlock(d, 2 * k, full=full_SA) for _ in range(nfinal_trans))
         self.final_elementwise = nn.ModuleList(ElementwiseMLP(d) for _ in range(nfinal_trans))
-        self.fc_middle = _mlp(d, d)
+        self.fc_middle = two_layer_mlp(d, d)
 
     def forward(self, xyz:Tensor, # [B, N, 3] input points
                ) -> dict: # z [B, d], anchors [B, M, 3], anchor_feats [B, M, d], fps_indices (one [B, n] per set abstraction)
@@ -177,13 +177,13 @@ class PointNetEncoder(nn.Module):
         super().__init__()
         npl, k, d = list(npoints_per_layer), encoder_nneigh, encoder_attn_dim
         nfinal = nfinal_trans if nfinal_transformers is None else nfinal_transformers
-        self.fc_begin = _mlp(3, d)
+        self.fc_begin = two_layer_mlp(3, d)
         self.transition_downs = nn.ModuleList(TransitionDown(npl[i + 1], min(k, npl[i]), d, skip_near_origin, kind=PointNetSetAbstraction)
                                               for i in range(len(npl) - 1))
         self.elementwise = nn.ModuleList(ElementwiseMLP(d) for _ in range(len(npl) - 1))
         self.final_transformers = nn.ModuleList(PointTransformerBlock(d, 2 * k, full=True) for _ in range(nfinal))
         self.final_elementwise = nn.ModuleList(ElementwiseMLP(d) for _ in range(nfinal))
-        self.fc_middle = _mlp(d, d)
+        self.fc_middle = two_layer_mlp(d, d)
 
     def forward(self, xyz:Tensor, # [B, N, 3] input points
                ) -> dict: # z [B, d], anchors [B, M, 3], anchor_feats [B, M, d], fps_indices (one [B, n] per set abstraction)

@@ -18,8 +18,8 @@ from .fps import farthest_point_sample
 
 # %% auto #0
 __all__ = ['IMPLEMENTATIONS', 'square_distance', 'knn', 'gather_points', 'gather_many', 'implementation',
-           'current_implementation', 'batch_norm', 'vector_attention', 'PointTransformerBlock', 'ElementwiseMLP',
-           'SetAbstraction', 'TransitionDown', 'CrossTransformerBlock', 'ResnetBlockFC']
+           'current_implementation', 'two_layer_mlp', 'batch_norm', 'vector_attention', 'PointTransformerBlock',
+           'ElementwiseMLP', 'SetAbstraction', 'TransitionDown', 'CrossTransformerBlock', 'ResnetBlockFC']
 
 # %% ../nbs/11_attention.ipynb #996c3df8
 def square_distance(a:Tensor, # [B, N, 3] points
@@ -81,7 +81,10 @@ def _dispatch(block, *args):
     if name == 'fast' and (x.device.type != 'cpu' or x.dtype != torch.float32 or torch.is_autocast_enabled('cpu')): name = 'fused'
     return getattr(block, 'forward_' + name)(*args)
 
-def _mlp(d_in, d): return nn.Sequential(nn.Linear(d_in, d), nn.ReLU(), nn.Linear(d, d))
+def two_layer_mlp(d_in:int, # input width
+                  d:int, # hidden and output width
+                 ) -> nn.Sequential: # Linear, ReLU, Linear: the reference's position and attention MLPs
+    return nn.Sequential(nn.Linear(d_in, d), nn.ReLU(), nn.Linear(d, d))
 
 def batch_norm(bn:nn.BatchNorm1d, # a BatchNorm1d over channels
                x:Tensor, # [B, N, C] channels-last features
@@ -103,7 +106,7 @@ class PointTransformerBlock(nn.Module):
                  full:bool=False): # attend over all points
         super().__init__()
         self.k, self.pos_only, self.full = k, pos_only, full
-        self.fc_delta, self.fc_gamma = _mlp(3, d), _mlp(d, d)
+        self.fc_delta, self.fc_gamma = two_layer_mlp(3, d), two_layer_mlp(d, d)
         self.w_qs, self.w_ks, self.w_vs = (nn.Linear(d, d, bias=False) for _ in range(3))
         self.bn = nn.BatchNorm1d(d)
 
@@ -146,7 +149,7 @@ class SetAbstraction(nn.Module):
                  skip_near_origin:bool=True): # FPS ignores points within 0.032 of the origin, as the reference does
         super().__init__()
         self.npoint, self.nneigh, self.skip_near_origin = npoint, nneigh, skip_near_origin
-        self.fc_delta1, self.fc_gamma1, self.fc_gamma2 = _mlp(3, d), _mlp(d, d), _mlp(d, d)
+        self.fc_delta1, self.fc_gamma1, self.fc_gamma2 = two_layer_mlp(3, d), two_layer_mlp(d, d), two_layer_mlp(d, d)
         for n in ('w_qs', 'w_ks', 'w_vs', 'w_qs2', 'w_ks2', 'w_vs2'): setattr(self, n, nn.Linear(d, d, bias=False))
         self.conv1, self.conv2 = nn.Conv1d(d, d, 1), nn.Conv1d(d, d, 1)
         self.bn1, self.bnorm0, self.bnorm1, self.bnorm2 = (nn.BatchNorm1d(d) for _ in range(4))
@@ -186,7 +189,7 @@ class CrossTransformerBlock(nn.Module):
                  k:int): # anchors per query
         super().__init__()
         self.k = k
-        self.fc_delta, self.fc_gamma = _mlp(3, d), _mlp(d, d)
+        self.fc_delta, self.fc_gamma = two_layer_mlp(3, d), two_layer_mlp(d, d)
         for n in ('w_qs', 'w_ks', 'w_vs', 'w_k_global', 'w_v_global'): setattr(self, n, nn.Linear(d_in, d, bias=False))
 
     chunk = 8192  # queries per chunk of the fused forward when autograd is off (bounds the [chunk, k, d] temporaries)

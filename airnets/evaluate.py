@@ -15,16 +15,16 @@ from tqdm.auto import tqdm
 from .datasets import normalize_scan
 from .files import write_atomic, check_writable, NotWritable
 from .checkpoints import MESH_FILE
-from .generate import DEFAULT_ROOTS
-from .geometry import load_mesh
+from .cli import Summary, UsageError, check_data_type, command, default_workers, map_surviving, parse_shard, reason, shard_objects
+from .geometry import MeshError, load_mesh
 from .metrics import F_THRESHOLDS, eval_mesh
 from .onet_format import read_onet_pointcloud, read_onet_points
-from .prepare import Summary, UsageError, _cli, map_surviving, _reason, default_workers, load_scaled_mesh, parse_shard, shard_objects
+from .prepare import load_scaled_mesh
 
 # %% auto #0
 __all__ = ['EVAL_FILE', 'DISTANCE_UNIT', 'EVAL_PICKLES', 'METRICS', 'DISTANCES', 'UNIT_METRICS', 'COLUMNS', 'list_generated',
-           'evaluate_object', 'report', 'evaluate_generation', 'summarize', 'gather', 'read_eval', 'results_markdown',
-           'write_results', 'evaluate_cli', 'evaluate_gather_cli']
+           'evaluate_object', 'report', 'evaluate_generation', 'summarize', 'gather', 'read_eval', 'table_cell',
+           'results_markdown', 'write_results', 'evaluate_cli', 'evaluate_gather_cli']
 
 # %% ../nbs/41_evaluate.ipynb #0cabb1dd
 EVAL_FILE = 'eval.json'  # an object's metrics, beside its mesh (NaN written as null)
@@ -89,7 +89,7 @@ def _evaluate_task(args):
     try:
         evaluate_object(obj_dir, key, data_type, data_root, n_surface, n_iou, seed)
         return key, None
-    except Exception as e: return key, _reason(e)
+    except Exception as e: return key, reason(e, (MeshError,))
 
 def report(s:Summary, file=None):
     "Print an evaluation run's counts and one line per failed object"
@@ -186,17 +186,20 @@ def _readable_eval(path) -> bool:
 COLUMNS = [('iou', 'IoU', 1), ('chamfer_l1', 'Chamfer-L1 (x1e-2)', 1e2), ('chamfer_l2', 'Chamfer-L2 (x1e-4)', 1e4), ('normals', 'NC', 1),
            ('f_score_05', 'F@0.5%', 1), ('f_score_10', 'F@1%', 1), ('f_score_15', 'F@1.5%', 1), ('f_score_20', 'F@2%', 1)]
 
-def _cell(v, scale): return '-' if v is None or math.isnan(v) else f'{v * scale:.4f}'
+def table_cell(v:float|None, # a metric (None or NaN: no value)
+               scale:float, # the column's factor
+              ) -> str: # the table's text: 4 decimals, '-' for no value
+    return '-' if v is None or math.isnan(v) else f'{v * scale:.4f}'
 
 def results_markdown(g:dict, # from `gather`
                      title:str='', # a heading line
                     ) -> str:
     "The gathered results as a markdown table: overall mean and median, class-balanced mean, then each class"
     head = ['', 'objects', 'empty', 'failed', *(c[1] for c in COLUMNS)]
-    def line(name, s, which): return [name, str(s['objects']), str(s['empty']), str(s['failed']), *(_cell(s[k][which], f) for k, _, f in COLUMNS)]
+    def line(name, s, which): return [name, str(s['objects']), str(s['empty']), str(s['failed']), *(table_cell(s[k][which], f) for k, _, f in COLUMNS)]
     o = g['overall']
     rows = [line('all (mean)', o, 'mean'), line('all (median)', o, 'median'),
-            ['class-balanced mean', str(o['objects']), str(o['empty']), str(o['failed']), *(_cell(g['class_balanced'][k], f) for k, _, f in COLUMNS)]]
+            ['class-balanced mean', str(o['objects']), str(o['empty']), str(o['failed']), *(table_cell(g['class_balanced'][k], f) for k, _, f in COLUMNS)]]
     rows += [line(c, s, 'mean') for c, s in g['per_class'].items()]
     table = lambda rs: ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] + ['| ' + ' | '.join(r) + ' |' for r in rs]
     md = [f'# {title}' if title else '', '## Means', ''] + table(rows)
@@ -228,7 +231,7 @@ def _generation_path(p) -> Path:
     if not p.is_dir(): raise UsageError(f'-generation_path {p}: no such folder')
     return p
 
-@_cli('airnets_evaluate')
+@command('airnets_evaluate')
 def evaluate_cli(generation_path:str=None, # the generation/ folder of an airnets_generate run
                  data_type:str='ifnet', # ifnet, onet or human
                  data_root:str=None, # the ground truth (default: the sources recorded in each data.npz)
@@ -243,7 +246,7 @@ def evaluate_cli(generation_path:str=None, # the generation/ folder of an airnet
                 ):
     "Evaluate every generated mesh against its ground truth: eval.json (and the reference's pickle) beside each mesh"
     gen = _generation_path(generation_path)
-    if data_type not in DEFAULT_ROOTS: raise UsageError(f'-data_type must be ifnet, onet or human, got {data_type!r}')
+    check_data_type(data_type)
     if n_surface < 1 or n_iou < 1: raise UsageError(f'--n_surface and --n_iou must be >= 1, got {n_surface}, {n_iou}')
     if workers is not None and workers < 0: raise UsageError(f'--workers must be >= 0, got {workers}')
     if data_root is not None and not Path(data_root).exists(): raise UsageError(f'--data_root {data_root}: no such folder')
@@ -254,13 +257,13 @@ def evaluate_cli(generation_path:str=None, # the generation/ folder of an airnet
     report(s)
     return s.exit_code
 
-@_cli('airnets_evaluate_gather')
+@command('airnets_evaluate_gather')
 def evaluate_gather_cli(generation_path:str=None, # the generation/ folder
                         data_type:str='ifnet', # ifnet, onet or human
                        ):
     "Summarise the objects' eval.json files: evaluation_results.pkl, .csv and .md beside generation/, and the table on stdout"
     gen = _generation_path(generation_path)
-    if data_type not in DEFAULT_ROOTS: raise UsageError(f'-data_type must be ifnet, onet or human, got {data_type!r}')
+    check_data_type(data_type)
     try: check_writable(gen.parent/'evaluation_results.md')
     except NotWritable as e: raise UsageError(str(e)) from None
     g = gather(gen, data_type)

@@ -5,14 +5,14 @@
 # %% ../nbs/10_fps.ipynb #1a4e94c1
 from __future__ import annotations
 
-import json, math, time, warnings
+import json, math, sys, time, warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor
-from fastcore.script import call_parse
 
+from .cli import UsageError, command
 from .files import write_atomic
 
 _C_IMPORT_ERROR = None
@@ -222,7 +222,7 @@ def fps_demo(out:Path, # folder for the figures and summary.json
     write_atomic(out/'summary.json', (json.dumps(summary, indent=2) + '\n').encode())
     return summary
 
-@call_parse
+@command('airnets_fps_demo', interrupted='run it again to start over')
 def fps_demo_cli(out:str='experiments/fps_demo', # output folder
                  n_points:int=30000, # points in the demo cloud
                  n_anchors:int=2048, # anchors to pick
@@ -230,11 +230,11 @@ def fps_demo_cli(out:str='experiments/fps_demo', # output folder
                  no_reference:bool=False, # skip the slow pure-torch reference run
                 ):
     "Run farthest point sampling on the embedded demo cloud and write figures and a summary"
-    import sys
     if n_points < 1 or not 1 <= n_anchors <= n_points:
-        print(f'airnets_fps_demo: need 1 <= --n_anchors <= --n_points, got --n_anchors {n_anchors} --n_points {n_points}', file=sys.stderr)
-        sys.exit(2)
+        raise UsageError(f'need 1 <= --n_anchors <= --n_points, got --n_anchors {n_anchors} --n_points {n_points}')
     s = fps_demo(Path(out), n_points, n_anchors, seed, reference=not no_reference)
     print(json.dumps(s, indent=2))
     print(f'wrote {Path(out)/"fps_demo.png"}, fps_demo.html and summary.json')
-    if s.get('identical_to_reference') is False: raise SystemExit('airnets_fps_demo: the compiled op disagrees with the reference')
+    if s.get('identical_to_reference') is False:
+        print('airnets_fps_demo: the compiled op disagrees with the reference', file=sys.stderr); return 1
+    return 0

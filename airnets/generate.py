@@ -14,6 +14,7 @@ import trimesh
 from torch import nn
 from tqdm.auto import tqdm
 
+from .cli import Summary, UsageError, check_data_type, command, default_root, parse_shard, reason, resolve_device, shard_objects
 from .checkpoints import (CheckpointError, MESH_FILE, checkpoint_label, checkpoint_path, choose_checkpoint, default_pretrained,
                                  generation_dir, load_halves, pretrained_path, read_weights)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
@@ -21,11 +22,10 @@ from .crops import TiledField, supported_components
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
 from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit, simplify_mesh
-from .prepare import Summary, UsageError, _cli, _reason, parse_shard, shard_objects
-from .train import EpochDraws, make_dataset, resolve_device
+from .train import EpochDraws, make_dataset
 
 # %% auto #0
-__all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'SUPPORT_RADIUS', 'DEFAULT_ROOTS', 'GRID_BYTES_PER_NODE',
+__all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'SUPPORT_RADIUS', 'GRID_BYTES_PER_NODE',
            'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
            'Generator', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError', 'read_point_cloud',
            'check_points', 'normalize_points', 'draw_inputs', 'model_inputs', 'closed_simplification',
@@ -198,7 +198,7 @@ def generate_split(generator:Generator, # the extraction settings and the model
                 write_mesh(mesh, d/MESH_FILE)
                 s.done.append(key)
                 if len(mesh.faces) == 0: s.empty.append(key)
-            except Exception as e: s.failed[key] = _reason(e)
+            except Exception as e: s.failed[key] = reason(e)
         bar.set_postfix_str(key, refresh=False)
     s.seconds = time.perf_counter() - t0
     return s
@@ -355,8 +355,6 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
     return mesh, st
 
 # %% ../nbs/31_generate.ipynb #0153686c
-DEFAULT_ROOTS = {'ifnet': 'shapenet/data', 'onet': 'occupancy_networks/data/ShapeNet', 'human': 'MPI-FAUST/test/scans'}
-
 GRID_BYTES_PER_NODE = 24  # an estimate of the extraction's memory per grid node: float32 values, the padded copy, marching cubes' working arrays
 
 def extraction_bytes(method:str, mise_res:int, mise_steps:int, mcubes_res:int) -> int: # an estimate of the memory an extraction needs
@@ -393,7 +391,7 @@ def _dataset(config, data_type, root:Path, split:str):
     ds = make_dataset(config, root, split, data_type)
     return ds, list(ds.items)
 
-@_cli('airnets_generate')
+@command('airnets_generate')
 def generate_cli(exp_name:str=None, # experiment: reads <exp_root>/<exp_name>/config.yaml (or configs.yaml) and checkpoints/
                  checkpoint:int=None, # epoch of checkpoints/checkpoint_epoch_<N>.tar (default: the best epoch, else the newest)
                  ckpt_name:str=None, # or a checkpoint file in checkpoints/ (the reference's pretrained ckpt.tar)
@@ -417,11 +415,11 @@ def generate_cli(exp_name:str=None, # experiment: reads <exp_root>/<exp_name>/co
                 ):
     "Reconstruct every object of a split with a trained model: .off meshes in the reference's layout, resumable and shardable"
     if not exp_name: raise UsageError('-exp_name is required')
-    if data_type not in DEFAULT_ROOTS: raise UsageError(f'-data_type must be ifnet, onet or human, got {data_type!r}')
+    check_data_type(data_type)
     if split not in ('train', 'val', 'test'): raise UsageError(f'--split must be train, val or test, got {split!r}')
     _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold)
     sh = parse_shard(shard)
-    root = Path(data_root or DEFAULT_ROOTS[data_type])
+    root = default_root(data_type, data_root)
     if not root.is_dir(): raise UsageError(f'--data_root {root}: no such folder')
     exp_dir = Path(exp_root)/exp_name
     try:
@@ -439,7 +437,7 @@ def generate_cli(exp_name:str=None, # experiment: reads <exp_root>/<exp_name>/co
     return s.exit_code
 
 # %% ../nbs/31_generate.ipynb #ec1cfcb5
-@_cli('airnets_reconstruct', aliases={'-o': '--output'}, resumable=False)
+@command('airnets_reconstruct', aliases={'-o': '--output'}, interrupted='nothing was written')
 def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj (a mesh's vertices are used as points)
                     output:str=None, # the mesh to write: .off, .ply or .obj (-o)
                     exp_name:str=None, # a trained experiment in <exp_root>

@@ -6,18 +6,14 @@
 from __future__ import annotations
 
 import hashlib, os, shutil, signal, sys, threading, time
-from concurrent.futures import ProcessPoolExecutor, wait, FIRST_COMPLETED
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from functools import wraps
 from pathlib import Path
 from typing import Callable
-import multiprocessing as mp
 
 import numpy as np
-from fastcore.script import anno_parser
 from tqdm import tqdm
 
+from .cli import DEFAULT_ROOTS, Summary, UsageError, command, default_workers, map_surviving, parse_shard, reason, shard_objects
 from .files import write_atomic, save_npy, save_npz, remove_partials
 from .geometry import MeshError, load_mesh, normalize_mesh, sample_surface, occupancy, find_mesh
 from .onet_format import uniform_box_points, write_onet_object
@@ -25,9 +21,8 @@ from .onet_format import uniform_box_points, write_onet_object
 # %% auto #0
 __all__ = ['SCALED_SUFFIX', 'object_id', 'object_rng', 'scaled_mesh_path', 'convert_to_scaled_off', 'load_scaled_mesh',
            'surface_file', 'sample_surface_step', 'boundary_file', 'boundary_sampling', 'export_onet', 'list_objects',
-           'Step', 'step_convert', 'step_surface', 'step_boundary', 'step_onet', 'pipeline_steps', 'Summary',
-           'process_object', 'default_workers', 'shard_objects', 'map_surviving', 'run_steps', 'save_split',
-           'make_split', 'filter_corrupted', 'UsageError', 'parse_shard', 'convert_to_scaled_off_cli',
+           'Step', 'step_convert', 'step_surface', 'step_boundary', 'step_onet', 'pipeline_steps', 'process_object',
+           'run_steps', 'save_split', 'make_split', 'filter_corrupted', 'convert_to_scaled_off_cli',
            'sample_surface_cli', 'boundary_sampling_cli', 'filter_corrupted_cli', 'prepare_cli']
 
 # %% ../nbs/01_prepare.ipynb #23859997
@@ -163,25 +158,6 @@ def pipeline_steps(n_surface:int=30000, # surface samples per object
     return [step_convert(), step_surface(n_surface), *[step_boundary(s, n_boundary, method) for s in sigmas]] + ([step_onet(method=method)] if onet else [])
 
 # %% ../nbs/01_prepare.ipynb #50b19504
-@dataclass
-class Summary:
-    "What a run did: object ids done, skipped (already prepared) and failed (id -> reason)"
-    done: list = field(default_factory=list)
-    skipped: list = field(default_factory=list)
-    failed: dict = field(default_factory=dict)
-    seconds: float = 0.0
-    def __repr__(self): return f'Summary(done={len(self.done)}, skipped={len(self.skipped)}, failed={len(self.failed)}, {self.seconds:.1f} s)'
-    @property
-    def exit_code(self) -> int: return 1 if self.failed else 0
-    def report(self, file=None):
-        "Print the counts and one line per failed object"
-        file = file or sys.stdout
-        print(f'{len(self.done)} done, {len(self.skipped)} skipped (already prepared), {len(self.failed)} failed  [{self.seconds:.1f} s]', file=file)
-        for k, v in self.failed.items(): print(f'FAILED {k}: {v}', file=file)
-
-def _reason(e:BaseException) -> str:
-    return str(e) if isinstance(e, MeshError) else f'{type(e).__name__}: {e}'
-
 class _ObjectTimeout(Exception): pass
 
 def _on_alarm(signum, frame): raise _ObjectTimeout()
@@ -195,7 +171,7 @@ def process_object(obj_dir:Path, # an object folder
     try:
         remove_partials(obj_dir)  # leftovers of a killed run, in finished objects too
         if all(s.done(obj_dir) for s in steps): return oid, 'skipped', None
-    except Exception as e: return oid, 'failed', _reason(e)
+    except Exception as e: return oid, 'failed', reason(e, (MeshError,))
     alarm = timeout is not None and timeout > 0 and hasattr(signal, 'setitimer') and threading.current_thread() is threading.main_thread()
     if alarm: old = signal.signal(signal.SIGALRM, _on_alarm); signal.setitimer(signal.ITIMER_REAL, timeout)
     step = None
@@ -204,50 +180,11 @@ def process_object(obj_dir:Path, # an object folder
             if not step.done(obj_dir): step(obj_dir)
         return oid, 'done', None
     except _ObjectTimeout: return oid, 'failed', f'[{step.name}] timed out after {timeout} s'
-    except Exception as e: return oid, 'failed', f'[{step.name}] {_reason(e)}'
+    except Exception as e: return oid, 'failed', f'[{step.name}] {reason(e, (MeshError,))}'
     finally:
         if alarm: signal.setitimer(signal.ITIMER_REAL, 0); signal.signal(signal.SIGALRM, old)
 
-def default_workers() -> int:
-    "min(cpu count, 8)"
-    n = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else (os.cpu_count() or 1)
-    return max(1, min(n, 8))
-
-def shard_objects(objects:list, # the sorted object list
-                  shard:tuple=(0, 1), # (i, n): this shard's index and the number of shards
-                 ) -> list: # objects[i::n]
-    "The objects of shard i of n: every n-th, starting at the i-th"
-    i, n = shard
-    if not (isinstance(i, int) and isinstance(n, int) and 0 <= i < n): raise ValueError(f'shard must be (i, n) with 0 <= i < n, got {shard}')
-    return list(objects)[i::n]
-
 # %% ../nbs/01_prepare.ipynb #cc6327a3
-def _pool(workers): return ProcessPoolExecutor(workers, mp_context=mp.get_context('forkserver' if sys.platform == 'linux' else 'spawn'))
-
-def map_surviving(fn, # a picklable function
-                  arg_tuples:list, # the arguments of each call
-                  workers:int, # processes
-                  on_result, # called with each call's result, in the order they finish
-                  on_crash, # called with the arguments of a call whose process died, even when run alone
-                 ):
-    "`fn(*args)` for every args in a process pool in which a worker that dies (killed for memory, a crash in native code) fails only its own call"
-    todo, crashed = list(arg_tuples), []
-    while todo:  # at most `workers` calls in flight, so a dying worker takes only those with it
-        with _pool(min(workers, len(todo))) as ex:
-            it, inflight, broken = iter(todo), {}, False
-            while True:
-                while not broken and len(inflight) < workers and (a := next(it, None)) is not None: inflight[ex.submit(fn, *a)] = a
-                if not inflight: break
-                for f in wait(inflight, return_when=FIRST_COMPLETED).done:
-                    a = inflight.pop(f)
-                    try: on_result(f.result())
-                    except BrokenProcessPool: crashed.append(a); broken = True
-            todo = list(it)  # after a crash: the calls not started yet, in a fresh pool
-    for a in crashed:  # one fresh process each: only the call that kills its worker fails
-        with _pool(1) as ex:
-            try: on_result(ex.submit(fn, *a).result())
-            except BrokenProcessPool: on_crash(a)
-
 def run_steps(data_root:Path, # folder of `<class>/<id>/` object folders
               steps:list, # `Step`s to apply to each object, in order
               workers:int|None=None, # processes; None: min(cpu count, 8); 0 or 1: in this process
@@ -271,7 +208,7 @@ def run_steps(data_root:Path, # folder of `<class>/<id>/` object folders
     else: map_surviving(process_object, [(o, steps, timeout) for o in objs], workers, _record,
                         lambda args: _record((object_id(args[0]), 'failed', 'the worker process died (killed for memory, or a crash in native code)')))
     bar.close()
-    s = Summary(seconds=time.perf_counter() - t0)
+    s = Summary(seconds=time.perf_counter() - t0, skipped_means='already prepared')
     for oid, status, reason in (res[object_id(o)] for o in objs):
         if status == 'failed': s.failed[oid] = reason
         else: getattr(s, status).append(oid)
@@ -331,54 +268,11 @@ def filter_corrupted(data_root:Path, # the data root
     return missing
 
 # %% ../nbs/01_prepare.ipynb #17cb4275
-class UsageError(Exception): "Bad command-line usage (exit code 2)"
-
-def parse_shard(spec:str) -> tuple: # 'i/n' -> (i, n)
-    "Parse a `--shard` value"
-    try:
-        i, n = (int(x) for x in str(spec).split('/'))
-        if 0 <= i < n: return i, n
-    except ValueError: pass
-    raise UsageError(f"--shard must be i/n with 0 <= i < n (e.g. 0/4), got {spec!r}")
-
-def _long_flags(argv:list, names:set) -> list:
-    "Rewrite single-dash long flags of the seed (`-sigma 0.1`, `-delete`) to `--sigma 0.1`, `--delete`"
-    out = []
-    for a in argv:
-        k = a[1:].split('=', 1)[0]
-        out.append('-' + a if a.startswith('-') and not a.startswith('--') and k in names else a)
-    return out
-
 def _data_root(data_root) -> Path:
     p = Path(data_root)
     if not p.is_dir(): raise UsageError(f'--data_root {data_root}: no such folder')
     if not list_objects(p): raise UsageError(f'--data_root {data_root}: no object folders <class>/<id>/ in it')
     return p
-
-def _cli(prog:str, # the command's name, for messages
-         aliases:dict|None=None, # short flags for long ones, e.g. {'-o': '--output'}
-         resumable:bool=True, # whether running the command again continues its work (said on Ctrl-C)
-        ):
-    "Like fastcore's `call_parse`: called without arguments, the function parses `sys.argv` (single-dash long flags accepted); it exits with its return code, and with 2 on `UsageError`"
-    def deco(func):
-        @wraps(func)
-        def _f(*args, **kwargs):
-            if args or kwargs: return func(*args, **kwargs)
-            p = anno_parser(func, prog=prog)
-            for short, long in (aliases or {}).items():  # argparse: the alias becomes a second spelling of the option
-                a = next(a for a in p._actions if long in a.option_strings)
-                a.option_strings.append(short); p._option_string_actions[short] = a
-            names = ({a.dest for a in p._actions} | {s.lstrip('-') for a in p._actions for s in a.option_strings}) - {s.lstrip('-') for s in aliases or {}}
-            ns = vars(p.parse_args(_long_flags(sys.argv[1:], names)))  # argparse exits 2 itself on unknown flags
-            for k in ('pdb', 'xtra'): ns.pop(k, None)
-            try: code = func(**ns)
-            except UsageError as e:
-                print(f'{prog}: {e}', file=sys.stderr); sys.exit(2)
-            except KeyboardInterrupt:
-                print(f'{prog}: interrupted; ' + ('run the same command again to resume' if resumable else 'nothing was written'), file=sys.stderr); sys.exit(130)
-            sys.exit(code or 0)
-        return _f
-    return deco
 
 def _run_cli(data_root, steps, workers, shard, timeout, progress) -> tuple:
     root, sh = _data_root(data_root), parse_shard(shard)
@@ -388,8 +282,8 @@ def _run_cli(data_root, steps, workers, shard, timeout, progress) -> tuple:
     return s, sh
 
 # %% ../nbs/01_prepare.ipynb #6c1c1f77
-@_cli('airnets_convert_to_scaled_off')
-def convert_to_scaled_off_cli(data_root:str='shapenet/data', # folder of <class>/<id>/ object folders
+@command('airnets_convert_to_scaled_off')
+def convert_to_scaled_off_cli(data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ object folders
                               workers:int=None, # worker processes (default: min(cpu count, 8); 0: in-process)
                               shard:str='0/1', # i/n: process every n-th object, starting at the i-th
                               timeout:float=None, # per-object time limit in seconds
@@ -398,8 +292,8 @@ def convert_to_scaled_off_cli(data_root:str='shapenet/data', # folder of <class>
     "Write each object's mesh, centred and scaled to a longest bounding-box edge of 1, as <stem>_scaled.off"
     return _run_cli(data_root, [step_convert()], workers, shard, timeout, not quiet)[0].exit_code
 
-@_cli('airnets_sample_surface')
-def sample_surface_cli(data_root:str='shapenet/data', # folder of <class>/<id>/ object folders
+@command('airnets_sample_surface')
+def sample_surface_cli(data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ object folders
                        n:int=30000, # points per object
                        workers:int=None, # worker processes (default: min(cpu count, 8); 0: in-process)
                        shard:str='0/1', # i/n: process every n-th object, starting at the i-th
@@ -410,9 +304,9 @@ def sample_surface_cli(data_root:str='shapenet/data', # folder of <class>/<id>/ 
     if n < 1: raise UsageError(f'--n must be >= 1, got {n}')
     return _run_cli(data_root, [step_surface(n)], workers, shard, timeout, not quiet)[0].exit_code
 
-@_cli('airnets_boundary_sampling')
+@command('airnets_boundary_sampling')
 def boundary_sampling_cli(sigma:float=None, # std of the displacement of the surface samples (IF-Net: 0.1 and 0.01)
-                          data_root:str='shapenet/data', # folder of <class>/<id>/ object folders
+                          data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ object folders
                           n:int=100000, # points per object
                           method:str='auto', # occupancy test: auto, parity or winding
                           workers:int=None, # worker processes (default: min(cpu count, 8); 0: in-process)
@@ -426,10 +320,10 @@ def boundary_sampling_cli(sigma:float=None, # std of the displacement of the sur
     if method not in ('auto', 'parity', 'winding'): raise UsageError(f'--method must be auto, parity or winding, got {method!r}')
     return _run_cli(data_root, [step_boundary(sigma, n, method)], workers, shard, timeout, not quiet)[0].exit_code
 
-@_cli('airnets_filter_corrupted')
+@command('airnets_filter_corrupted')
 def filter_corrupted_cli(file:str='surface_30000_samples.npy', # the file every object folder must hold
                          delete:bool=False, # remove the folders without it and their split.npz entries
-                         data_root:str='shapenet/data', # folder of <class>/<id>/ object folders
+                         data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ object folders
                         ):
     "List the object folders that lack FILE; with -delete, remove them and rewrite split.npz"
     root = _data_root(data_root)
@@ -438,8 +332,8 @@ def filter_corrupted_cli(file:str='surface_30000_samples.npy', # the file every 
     print(f'{len(missing)} object folder(s) without {file}' + ('' if delete or not missing else ' (dry run: add -delete to remove them)'))
     return 0
 
-@_cli('airnets_prepare')
-def prepare_cli(data_root:str='shapenet/data', # folder of <class>/<id>/ object folders
+@command('airnets_prepare')
+def prepare_cli(data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ object folders
                 workers:int=None, # worker processes (default: min(cpu count, 8); 0: in-process)
                 shard:str='0/1', # i/n: process every n-th object, starting at the i-th
                 n_surface:int=30000, # surface samples per object

@@ -16,7 +16,7 @@ from .config import config_from_dict, load_config
 from .evaluate import gather
 from .files import write_atomic, same_file, check_writable, NotWritable
 from .generate import TrainedModel, experiment_config_file, model_from_state
-from .prepare import UsageError, _cli
+from .cli import UsageError, command
 
 # %% auto #0
 __all__ = ['SCORE_KEYS', 'load_pretrained', 'pretrained_info', 'export_weights', 'export_weights_cli']
@@ -66,7 +66,7 @@ def export_weights(exp_dir, # experiments/<exp>
             'config': config.to_dict(), 'info': info}
     return write_atomic(out, lambda f: torch.save(slim, f))
 
-@_cli('airnets_export_weights', aliases={'-o': '--out'})
+@command('airnets_export_weights', aliases={'-o': '--out'})
 def export_weights_cli(exp_name:str=None, # the experiment in <exp_root>
                        out:str=None, # the file to write (-o), e.g. airnets/weights/demo.pt
                        checkpoint:int=None, # an epoch (default: the best, else the newest)

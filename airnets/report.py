@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from .evaluate import COLUMNS, _cell, gather, list_generated
+from .evaluate import COLUMNS, gather, list_generated, table_cell
 from .files import check_writable, NotWritable, write_atomic
 from .checkpoints import MESH_FILE, list_checkpoints, read_checkpoint
 from .generate import experiment_config_file
 from .mise import simplify_mesh
-from .prepare import UsageError, _cli, load_scaled_mesh
+from .cli import UsageError, command
+from .prepare import load_scaled_mesh
 
 # %% auto #0
 __all__ = ['LIGHT', 'CSS', 'to_view', 'face_shading', 'draw_mesh', 'draw_points', 'spread', 'report_objects', 'gallery_figure',
@@ -190,10 +191,10 @@ def metrics_table(g:dict, # from `airnets.evaluate.gather`
     "The report's table: overall mean, median and class-balanced mean, then each class's mean"
     head = ['', 'objects', 'empty', *(c[1] for c in COLUMNS)]
     o = g['overall']
-    rows = [['all (mean)', str(o['objects']), str(o['empty']), *(_cell(o[k]['mean'], f) for k, _, f in COLUMNS)],
-            ['all (median)', str(o['objects']), str(o['empty']), *(_cell(o[k]['median'], f) for k, _, f in COLUMNS)],
-            ['class-balanced mean', str(o['objects']), str(o['empty']), *(_cell(g['class_balanced'][k], f) for k, _, f in COLUMNS)]]
-    rows += [[c, str(s['objects']), str(s['empty']), *(_cell(s[k]['mean'], f) for k, _, f in COLUMNS)] for c, s in g['per_class'].items()]
+    rows = [['all (mean)', str(o['objects']), str(o['empty']), *(table_cell(o[k]['mean'], f) for k, _, f in COLUMNS)],
+            ['all (median)', str(o['objects']), str(o['empty']), *(table_cell(o[k]['median'], f) for k, _, f in COLUMNS)],
+            ['class-balanced mean', str(o['objects']), str(o['empty']), *(table_cell(g['class_balanced'][k], f) for k, _, f in COLUMNS)]]
+    rows += [[c, str(s['objects']), str(s['empty']), *(table_cell(s[k]['mean'], f) for k, _, f in COLUMNS)] for c, s in g['per_class'].items()]
     return head, rows
 
 def _md_table(head, rows): return '\n'.join(['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)] + ['| ' + ' | '.join(r) + ' |' for r in rows])
@@ -264,7 +265,7 @@ def newest_generation(exp_dir) -> Path: # the most recently written evaluation_*
     if not found: raise UsageError(f'{exp_dir}: no evaluation_*/generation folder; run airnets_generate first')
     return max(found, key=lambda p: p.stat().st_mtime)
 
-@_cli('airnets_report')
+@command('airnets_report')
 def report_cli(exp_name:str=None, # the experiment in <exp_root>
                generation_path:str=None, # its generation/ folder (default: the newest)
                out:str=None, # the report's folder (default: <exp_root>/<exp_name>/report)

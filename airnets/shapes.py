@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import trimesh
 from manifold3d import CrossSection, JoinType, Manifold, OpType
-from fastcore.script import call_parse
 from tqdm import tqdm
 
+from .cli import UsageError, command, default_workers
 from .files import save_npz, write_atomic
 
 # %% auto #0
@@ -762,7 +762,7 @@ def make_shapes(out, # output folder (created)
     shape_rng('chair', seed)   # validates the seed
     cats = _parse_categories(categories)
     if isinstance(csg, bool) or not isinstance(csg, (int, np.integer)) or csg < 0: raise ValueError(f'csg must be an integer >= 0, got {csg!r}')
-    if workers is None: workers = min(os.cpu_count() or 1, 8)
+    if workers is None: workers = default_workers()
     if workers < 0: raise ValueError(f'workers must be >= 0, got {workers}')
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     meta = {'generator': 'airnets.shapes', 'version': SHAPES_VERSION, 'seed': int(seed)}
@@ -807,7 +807,7 @@ def make_shapes(out, # output folder (created)
     return summary
 
 # %% ../nbs/02_shapes.ipynb #1d61f9a7
-@call_parse
+@command('airnets_make_shapes')
 def make_shapes_cli(out:str='data/shapes', # output folder (make demo's data root)
                     n:int=500, # number of shapes, spread evenly over the classes
                     seed:int=0, # dataset seed
@@ -818,7 +818,6 @@ def make_shapes_cli(out:str='data/shapes', # output folder (make demo's data roo
                    ):
     "Write the procedural shape dataset: <out>/<class>/<id>/mesh.off and <out>/split.npz"
     try: s = make_shapes(out, n, seed, categories, workers, progress=not quiet, csg=csg)
-    except ValueError as e:
-        print(f'airnets_make_shapes: {e}', file=sys.stderr); sys.exit(2)
+    except ValueError as e: raise UsageError(str(e)) from None
     print(json.dumps(s, indent=1))
-    if s['failed']: sys.exit(1)
+    return 1 if s['failed'] else 0

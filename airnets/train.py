@@ -19,6 +19,7 @@ from torch.utils.data.distributed import DistributedSampler
 from fastcore.basics import patch
 from tqdm.auto import tqdm
 
+from .cli import TRAINING_DATA_TYPES, UsageError, command, default_root, resolve_device
 from .checkpoints import (CheckpointError, checkpoint_path, list_checkpoints, load_halves, newest_checkpoint, read_checkpoint,
                                  read_weights, save_checkpoint, weights_file, write_best)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config, save_config
@@ -26,13 +27,12 @@ from .crops import CropDataset
 from .datasets import ShapeReconstructionDataset, read_split
 from .files import remove_partials, write_atomic, check_writable, NotWritable
 from .onet_format import DataFormatError
-from .prepare import UsageError, _cli
 from .recipe import apply_recipe, position_encoders
 
 # %% auto #0
-__all__ = ['RESUMABLE_KEYS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'EpochDraws', 'Distributed', 'resolve_device',
-           'init_distributed', 'ShardSampler', 'config_difference', 'check_checkpoint', 'rng_state', 'set_rng_state',
-           'make_dataset', 'Trainer', 'experiment_config', 'train_cli']
+__all__ = ['RESUMABLE_KEYS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'EpochDraws', 'Distributed', 'init_distributed',
+           'ShardSampler', 'config_difference', 'check_checkpoint', 'rng_state', 'set_rng_state', 'make_dataset',
+           'Trainer', 'experiment_config', 'train_cli']
 
 # %% ../nbs/21_train.ipynb #e1f709e5
 def occupancy_loss(logits:Tensor, # [B, S] logits
@@ -86,19 +86,7 @@ class Distributed:
     @property
     def main(self) -> bool: return self.rank == 0         # the process that writes
 
-def resolve_device(spec:str='auto') -> torch.device: # 'auto', 'cpu', 'cuda' or 'cuda:N'
-    "The device meant by `--device`, or UsageError when it does not exist here"
-    spec = str(spec)
-    if spec == 'auto': return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try: d = torch.device(spec)
-    except RuntimeError: raise UsageError(f"--device must be auto, cpu, cuda or cuda:N, got {spec!r}") from None
-    if d.type == 'cuda':
-        if not torch.cuda.is_available(): raise UsageError(f'--device {spec}: no CUDA GPU is available (torch {torch.__version__}, CUDA build: {torch.version.cuda or "no"})')
-        if d.index is not None and d.index >= torch.cuda.device_count(): raise UsageError(f'--device {spec}: only {torch.cuda.device_count()} GPU(s)')
-    elif d.type != 'cpu': raise UsageError(f'--device {spec}: only cpu and cuda are supported')
-    return d
-
-def init_distributed(device:str='auto', # as `resolve_device`; under torchrun 'cuda' means this process's local GPU
+def init_distributed(device:str='auto', # as `airnets.cli.resolve_device`; under torchrun 'cuda' means this process's local GPU
                     ) -> Distributed:
     "Join the process group that torchrun describes in the environment (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR); one process without it"
     world = int(os.environ.get('WORLD_SIZE', '1'))
@@ -187,7 +175,7 @@ def make_dataset(config:Config, # the run's config
                  split_file=None, # default: <data_root>/split.npz
                 ) -> ShapeReconstructionDataset|CropDataset:
     "The dataset a config trains on: whole objects, or crops of them when `data.crops` is set"
-    if data_type not in ('ifnet', 'onet'):
+    if data_type not in TRAINING_DATA_TYPES:
         raise UsageError(f"-data_type must be ifnet or onet for training, got {data_type!r}" +
                          (' (human is the FAUST scans: evaluation data without supervision; use it with airnets_generate / airnets_evaluate)' if data_type == 'human' else ''))
     t, enc = config.training, config.encoder
@@ -427,7 +415,7 @@ def experiment_config(exp_dir:Path, # experiments/<exp>
     c = load_config(cfg_file)
     return c.replace(**changes) if changes else c
 
-@_cli('airnets_train')
+@command('airnets_train')
 def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root>/<exp_name>/
               cfg_file:str=None, # a packaged config (airnet300, airnet3000, demo, ...) or a YAML file; optional when resuming
               data_type:str='ifnet', # 'ifnet' (IF-Net-style data) or 'onet' (ONet's points.npz / pointcloud.npz)
@@ -445,14 +433,14 @@ def train_cli(exp_name:str=None, # experiment name: everything goes to <exp_root
     "Train a model: new experiments start from -cfg_file, existing ones resume from their newest checkpoint"
     if not exp_name: raise UsageError('-exp_name is required')
     if re.search(r'[\\/]|^\.+$', exp_name): raise UsageError(f'-exp_name must be a plain name (no / or ..), got {exp_name!r}')
-    if data_type not in ('ifnet', 'onet'):
+    if data_type not in TRAINING_DATA_TYPES:
         raise UsageError(f"-data_type must be ifnet or onet, got {data_type!r}" +
                          (': human (FAUST) is evaluation data without supervision points; train on ifnet or onet data and use -data_type human with airnets_generate' if data_type == 'human' else ''))
     if epochs is not None and epochs < 1: raise UsageError(f'--epochs must be >= 1, got {epochs}')
     if max_minutes is not None and not max_minutes > 0: raise UsageError(f'--max_minutes must be > 0, got {max_minutes}')
     if num_workers is not None and num_workers < 0: raise UsageError(f'--num_workers must be >= 0, got {num_workers}')
     if cuda_device is not None: device = f'cuda:{cuda_device}'
-    root = Path(data_root or ('shapenet/data' if data_type == 'ifnet' else 'occupancy_networks/data/ShapeNet'))
+    root = default_root(data_type, data_root)
     if not root.is_dir(): raise UsageError(f'--data_root {root}: no such folder')
     if not (root/'split.npz').is_file(): raise UsageError(f'--data_root {root}: no split.npz (airnets_prepare writes one)')
     exp_dir = Path(exp_root)/exp_name
