@@ -1,0 +1,60 @@
+"""The package's shape: the import graph among airnets' modules (imports at module level and inside functions alike)
+has no cycle, and no module imports another module's private names."""
+import ast
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1]/'airnets'
+MODULES = sorted(p.stem for p in PKG.glob('*.py') if p.stem not in ('__init__', '_modidx'))
+
+def imports(module: str) -> list:
+    "(target module, imported names, line) for every import of an airnets module in `module`, wherever it stands"
+    found = []
+    for node in ast.walk(ast.parse((PKG/f'{module}.py').read_text())):
+        if isinstance(node, ast.Import):
+            found += [(a.name.split('.')[1], [], node.lineno) for a in node.names if a.name.startswith('airnets.')]
+        elif isinstance(node, ast.ImportFrom):
+            names = [a.name for a in node.names]
+            if node.level == 1 and node.module: found.append((node.module.split('.')[0], names, node.lineno))          # from .m import x
+            elif node.level == 1 or node.module == 'airnets': found += [(n, [], node.lineno) for n in names]            # from . import m
+            elif node.level == 0 and (node.module or '').startswith('airnets.'): found.append((node.module.split('.')[1], names, node.lineno))
+    return found
+
+def graph() -> dict:
+    "module -> the airnets modules it imports (compiled extensions such as _C and _mise are leaves, left out)"
+    return {m: sorted({t for t, _, _ in imports(m) if t in MODULES and t != m}) for m in MODULES}
+
+def find_cycle(g: dict) -> list | None:
+    "A cycle of the graph as [a, b, ..., a], or None"
+    state, stack = {}, []
+    def visit(m):
+        state[m] = 'open'; stack.append(m)
+        for n in g[m]:
+            if state.get(n) == 'open': return stack[stack.index(n):] + [n]
+            if n not in state and (c := visit(n)): return c
+        state[m] = 'done'; stack.pop()
+        return None
+    for m in g:
+        if m not in state and (c := visit(m)): return c
+    return None
+
+def test_the_modules_are_found():
+    assert {'cli', 'checkpoints', 'files', 'prepare', 'train', 'generate', 'evaluate', 'pretrained'} <= set(MODULES)
+    assert 'cli' in graph()['prepare'] and 'checkpoints' in graph()['train']
+
+def test_the_import_graph_has_no_cycle():
+    assert find_cycle(graph()) is None, ' -> '.join(find_cycle(graph()))
+
+def test_the_cycle_finder_finds_cycles():
+    assert find_cycle({'a': ['b'], 'b': ['c'], 'c': ['a']}) == ['a', 'b', 'c', 'a']
+    assert find_cycle({'a': ['b', 'c'], 'b': ['c'], 'c': []}) is None
+
+@pytest.mark.parametrize('leaf, allowed', [('cli', set()), ('checkpoints', {'files'}), ('files', set())])
+def test_the_plumbing_layers_are_leaves(leaf, allowed):
+    assert set(graph()[leaf]) <= allowed, graph()[leaf]
+
+def test_no_module_imports_another_modules_private_names():
+    bad = [f'airnets/{m}.py:{line}: from {t} import {n}' for m in MODULES for t, names, line in imports(m)
+           if t in MODULES and t != m for n in names if n.startswith('_')]
+    assert not bad, '\n'.join(bad)
