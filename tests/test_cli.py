@@ -35,3 +35,72 @@ def test_fps_demo_bad_arguments(tmp_path, args):
     r = run('airnets_fps_demo', '--out', str(tmp_path/'x'), *args)
     assert r.returncode == 2
     assert '--n_anchors' in r.stderr and not (tmp_path/'x').exists()
+
+# Every console script of settings.ini: --help works, and the reference's single-dash spelling of a flag behaves as the
+# double-dash one (here: the same usage error, exit code 2, nothing written), as the CLI contract promises.
+import configparser
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+_cfg = configparser.ConfigParser(interpolation=None); _cfg.read(ROOT/'settings.ini')
+SCRIPTS = sorted(line.split('=')[0].strip() for line in _cfg['DEFAULT']['console_scripts'].split('\n') if line.strip())
+
+def script(name, *args, cwd=None):
+    "Run a console script as a user does: from the environment's bin folder (or PATH), in a fresh process"
+    exe = BIN/name if (BIN/name).is_file() else shutil.which(name) or pytest.skip(f'{name} is not installed (run `make setup`)')
+    return subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+def test_settings_list_the_commands():
+    assert len(SCRIPTS) >= 14 and {'airnets_train', 'airnets_generate', 'airnets_reconstruct', 'airnets_fps_demo'} <= set(SCRIPTS)
+
+@pytest.mark.parametrize('name', SCRIPTS)
+def test_every_command_answers_help(name):
+    r = script(name, '--help')
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f'usage: {name}') and '--help' in r.stdout and r.stderr == ''
+
+# one flag per command, and arguments that make the command refuse at once: (flag, value, other arguments, words of the message)
+SPELLINGS = {
+    'airnets_fps_demo': ('n_anchors', 0, ['--out', '{tmp}/fps'], '1 <= --n_anchors <= --n_points'),
+    'airnets_train': ('exp_name', 'a/b', [], 'must be a plain name'),
+    'airnets_make_shapes': ('n', 0, ['--out', '{tmp}/shapes'], 'n must be an integer >= 1'),
+    'airnets_convert_to_scaled_off': ('data_root', '{tmp}/nowhere', [], 'no such folder'),
+    'airnets_sample_surface': ('n', 0, ['--data_root', '{tmp}'], '--n must be >= 1'),
+    'airnets_boundary_sampling': ('sigma', -1, ['--data_root', '{tmp}'], 'must be given and > 0'),
+    'airnets_filter_corrupted': ('data_root', '{tmp}/nowhere', [], 'no such folder'),
+    'airnets_prepare': ('sigmas', 'x', ['--data_root', '{tmp}'], '--sigmas must be comma-separated numbers'),
+    'airnets_generate': ('split', 'nope', ['--exp_name', 'x', '--exp_root', '{tmp}'], '--split must be train, val or test'),
+    'airnets_reconstruct': ('threshold', 2, ['{tmp}/in.ply', '-o', '{tmp}/out.ply'], '--threshold is a probability'),
+    'airnets_evaluate': ('generation_path', '{tmp}/nowhere', [], 'no such folder'),
+    'airnets_evaluate_gather': ('generation_path', '{tmp}/nowhere', [], 'no such folder'),
+    'airnets_report': ('exp_name', 'nope', ['--exp_root', '{tmp}'], 'does not exist'),
+    'airnets_export_weights': ('exp_name', 'nope', ['-o', '{tmp}/w.pt', '--exp_root', '{tmp}'], 'train it first'),
+}
+
+def test_every_command_has_a_spelling_case():
+    assert sorted(SPELLINGS) == SCRIPTS
+
+@pytest.mark.parametrize('name', sorted(SPELLINGS))
+def test_one_and_two_dashes_behave_the_same(name, tmp_path):
+    flag, value, rest, words = SPELLINGS[name]
+    fill = lambda a: str(a).replace('{tmp}', str(tmp_path))
+    one, two = (script(name, *map(fill, rest), f'{dashes}{flag}', fill(value), cwd=tmp_path) for dashes in ('-', '--'))
+    assert one.returncode == two.returncode == 2, (one.stderr, two.stderr)
+    assert one.stderr == two.stderr and one.stdout == two.stdout
+    lines = one.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'{name}: ') and words in lines[0], one.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], 'a refused command wrote something'
+
+def test_a_switch_and_flags_with_one_dash_do_the_work(tmp_path):
+    "the same dataset from `-out D -n 2 -seed 1 -workers 0 -quiet` as from the double-dash spelling"
+    one = script('airnets_make_shapes', '-out', tmp_path/'one', '-n', 2, '-seed', 1, '-workers', 0, '-quiet')
+    two = script('airnets_make_shapes', '--out', tmp_path/'two', '--n', 2, '--seed', 1, '--workers', 0, '--quiet')
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    files = lambda d: sorted((p.relative_to(d).as_posix(), p.read_bytes()) for p in d.rglob('*') if p.is_file())
+    assert files(tmp_path/'one') == files(tmp_path/'two') and len(files(tmp_path/'one')) >= 3
+    assert one.stderr == two.stderr == ''   # -quiet is the switch --quiet: no progress bar
+
+@pytest.mark.parametrize('flag', ['-no_such_flag', '--no_such_flag'])
+def test_an_unknown_flag_is_a_usage_error(flag, tmp_path):
+    r = script('airnets_evaluate_gather', flag, 'x', cwd=tmp_path)
+    assert r.returncode == 2 and 'unrecognized arguments' in r.stderr, r.stderr
