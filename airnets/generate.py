@@ -5,7 +5,7 @@
 # %% ../nbs/31_generate.ipynb #61543111
 from __future__ import annotations
 
-import dataclasses, json, os, re, sys, time
+import dataclasses, os, re, sys, time
 from pathlib import Path
 
 import numpy as np

@@ -25,7 +25,7 @@ from .checkpoints import (CheckpointError, checkpoint_path, list_checkpoints, lo
 from .config import Config, ConfigError, build_model, config_from_dict, load_config, save_config
 from .crops import CropDataset
 from .datasets import ShapeReconstructionDataset, read_split
-from .files import remove_partials, write_atomic, check_writable, NotWritable
+from .files import remove_partials, check_writable, NotWritable
 from .onet_format import DataFormatError
 from .recipe import apply_recipe, position_encoders
 
