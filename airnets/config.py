@@ -380,5 +380,5 @@ def build_model(config, # a Config, a packaged name or a YAML path
     if not isinstance(config, Config): config = load_config(config)
     t = config.encoder.type
     if t not in MODEL_BUILDERS:
-        raise ConfigError(f"{config.source}: the `{t}` model is not available yet (models: {', '.join(MODEL_BUILDERS)}); its config is valid and it will train once its notebook lands")
+        raise ConfigError(f"{config.source}: the `{t}` model is not available yet (models: {', '.join(MODEL_BUILDERS)}); its config is valid, but no module builds that model")
     return MODEL_BUILDERS[t](config)
