@@ -14,7 +14,7 @@ from torch import Tensor, nn
 import torch.nn.functional as F
 
 from .attention import (PointTransformerBlock, ElementwiseMLP, TransitionDown, CrossTransformerBlock,
-                               ResnetBlockFC, two_layer_mlp, knn, gather_points, batch_norm)
+                               ResnetBlockFC, two_layer_mlp, knn, gather_points, batch_norm, map_chunks, QUERIES_PER_CHUNK)
 from .checkpoints import CheckpointError, load_halves, read_weights
 from .fps import farthest_point_sample
 
@@ -103,10 +103,10 @@ class AirNetDecoder(nn.Module):
 
     def forward(self, queries:Tensor, # [B, Q, 3] query points
                 encoding:dict, # the encoder's output
-                chunk_size:int=100_000, # queries per chunk
+                chunk_size:int=QUERIES_PER_CHUNK, # queries per chunk
                ) -> Tensor: # [B, Q] logits (occupancy probability = sigmoid)
         if queries.shape[1] > chunk_size:
-            return torch.cat([self(queries[:, i:i + chunk_size], encoding, chunk_size) for i in range(0, queries.shape[1], chunk_size)], 1)
+            return map_chunks(lambda q: self(q, encoding, chunk_size), queries, chunk_size)
         lat = self.ct1(queries, encoding['anchors'], encoding['anchor_feats'], encoding['z'])
         net = self.init_enc(lat)
         for fc, block in zip(self.fc_c, self.blocks): net = block(net + fc(lat))
@@ -132,7 +132,7 @@ class AirNet(nn.Module):
         self.decoder = dec_cls(dim_inp=enc.get('encoder_attn_dim', 256), **{k: v for k, v in dec.items() if k != 'type'})
 
     def encode(self, points:Tensor) -> dict: return self.encoder(points)  # [B, N, 3] -> encoding
-    def decode(self, queries:Tensor, encoding:dict, chunk_size:int=100_000) -> Tensor: return self.decoder(queries, encoding, chunk_size)
+    def decode(self, queries:Tensor, encoding:dict, chunk_size:int=QUERIES_PER_CHUNK) -> Tensor: return self.decoder(queries, encoding, chunk_size)
     def forward(self, points:Tensor, # [B, N, 3] float32 input points
                 queries:Tensor, # [B, Q, 3] float32 query points
                ) -> Tensor: # [B, Q] logits
@@ -223,10 +223,10 @@ class InterpDecoder(nn.Module):
 
     def forward(self, queries:Tensor, # [B, Q, 3] query points
                 encoding:dict, # the encoder's output
-                chunk_size:int=100_000, # queries per chunk (the weights are [B, Q, M])
+                chunk_size:int=QUERIES_PER_CHUNK, # queries per chunk (the weights are [B, Q, M])
                ) -> Tensor: # [B, Q] logits
         if queries.shape[1] > chunk_size:
-            return torch.cat([self(queries[:, i:i + chunk_size], encoding, chunk_size) for i in range(0, queries.shape[1], chunk_size)], 1)
+            return map_chunks(lambda q: self(q, encoding, chunk_size), queries, chunk_size)
         lat = self.latent(queries, encoding)
         net = self.fc1(F.relu(lat))
         for fc, block in zip(self.fc_c, self.blocks): net = block(net + fc(lat))

@@ -17,9 +17,22 @@ from fastcore.basics import patch
 from .fps import farthest_point_sample
 
 # %% auto #0
-__all__ = ['IMPLEMENTATIONS', 'square_distance', 'knn', 'gather_points', 'gather_many', 'implementation',
-           'current_implementation', 'two_layer_mlp', 'batch_norm', 'vector_attention', 'PointTransformerBlock',
-           'ElementwiseMLP', 'SetAbstraction', 'TransitionDown', 'CrossTransformerBlock', 'ResnetBlockFC']
+__all__ = ['QUERIES_PER_CHUNK', 'IMPLEMENTATIONS', 'map_chunks', 'square_distance', 'knn', 'gather_points', 'gather_many',
+           'implementation', 'current_implementation', 'two_layer_mlp', 'batch_norm', 'vector_attention',
+           'PointTransformerBlock', 'ElementwiseMLP', 'SetAbstraction', 'TransitionDown', 'CrossTransformerBlock',
+           'ResnetBlockFC']
+
+# %% ../nbs/11_attention.ipynb #1c78c748
+QUERIES_PER_CHUNK = 100_000  # the decoders' default queries per forward pass at inference (memory grows with it, not the logits)
+
+def map_chunks(fn, # called on each chunk: [B, q, ...] -> [B, q, ...]
+               x:Tensor, # [B, Q, ...] the queries
+               size:int|None, # at most this many queries per call of `fn`; None: one call
+               dim:int=1, # the queries' dimension, in `x` and in the output of `fn`
+              ) -> Tensor: # `fn(x)`, computed chunk by chunk along `dim`
+    "`fn` over consecutive chunks of at most `size` queries of `x`, concatenated; a single call when they fit"
+    if size is None or x.shape[dim] <= size: return fn(x)
+    return torch.cat([fn(c) for c in x.split(size, dim)], dim)
 
 # %% ../nbs/11_attention.ipynb #996c3df8
 def square_distance(a:Tensor, # [B, N, 3] points
@@ -281,8 +294,7 @@ def forward_fused(self:CrossTransformerBlock, queries, anchors, anchor_feats, z)
     "The decoder's cross attention, folded as above, chunked over the queries when autograd is off"
     Q = queries.shape[1]
     if not torch.is_grad_enabled() and Q > self.chunk:
-        return torch.cat([self.forward_fused(queries[:, i:i + self.chunk], anchors, anchor_feats, z)
-                          for i in range(0, Q, self.chunk)], 1)
+        return map_chunks(lambda q: self.forward_fused(q, anchors, anchor_feats, z), queries, self.chunk)
     D1, c1, D2, c2, A, b = _parts(self.fc_delta, self.fc_gamma)
     d = D2.shape[0]
     idx = knn(queries, anchors, self.k)
@@ -427,8 +439,7 @@ def forward_fast(self:CrossTransformerBlock, queries, anchors, anchor_feats, z):
     "The decoder's cross attention with the global token gathered as an extra anchor (no positional term), chunked like `forward_fused`"
     B, Q = queries.shape[:2]
     if not torch.is_grad_enabled() and Q > self.chunk:
-        return torch.cat([self.forward_fast(queries[:, i:i + self.chunk], anchors, anchor_feats, z)
-                          for i in range(0, Q, self.chunk)], 1)
+        return map_chunks(lambda q: self.forward_fast(q, anchors, anchor_feats, z), queries, self.chunk)
     D1, c1, D2, c2, A, b = _parts(self.fc_delta, self.fc_gamma)
     d, M = D2.shape[0], anchors.shape[1]
     idx = knn(queries, anchors, self.k)

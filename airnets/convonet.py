@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import map_chunks, QUERIES_PER_CHUNK
 from .onet import ResnetBlock
 
 # %% auto #0
@@ -269,9 +270,7 @@ class ConvONet(nn.Module):
     def encode(self, points:Tensor) -> dict: return self.encoder(points)  # [B, N, 3] -> feature maps
     def decode(self, queries:Tensor, # [B, Q, 3]
                encoding:dict, # from `encode`
-               chunk_size:int=100_000, # queries per chunk
+               chunk_size:int=QUERIES_PER_CHUNK, # queries per chunk
               ) -> Tensor: # [B, Q] logits
-        if queries.shape[1] > chunk_size:
-            return torch.cat([self.decoder(queries[:, i:i + chunk_size], encoding) for i in range(0, queries.shape[1], chunk_size)], 1)
-        return self.decoder(queries, encoding)
+        return map_chunks(lambda q: self.decoder(q, encoding), queries, chunk_size)
     def forward(self, points:Tensor, queries:Tensor) -> Tensor: return self.decode(queries, self.encode(points))

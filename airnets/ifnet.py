@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import map_chunks, QUERIES_PER_CHUNK
+
 # %% auto #0
 __all__ = ['IFNET_CHANNELS', 'DISPLACEMENT', 'IFNET_MAX_CHUNK', 'IFNetEncoder', 'world_to_grid', 'displacements', 'IFNetDecoder',
            'IFNet']
@@ -96,10 +98,7 @@ class IFNet(nn.Module):
     def encode(self, grid:Tensor) -> dict: return {'features': self.encoder(grid)}  # [B, R, R, R] occupancy -> the six volumes
     def decode(self, queries:Tensor, # [B, Q, 3] world coordinates
                encoding:dict, # from `encode`
-               chunk_size:int=100_000, # queries per chunk (at most IFNET_MAX_CHUNK)
+               chunk_size:int=QUERIES_PER_CHUNK, # queries per chunk (at most IFNET_MAX_CHUNK)
               ) -> Tensor: # [B, Q] logits
-        f, chunk_size = encoding['features'], min(chunk_size, IFNET_MAX_CHUNK)
-        if queries.shape[1] > chunk_size:
-            return torch.cat([self.decoder(queries[:, i:i + chunk_size], f) for i in range(0, queries.shape[1], chunk_size)], 1)
-        return self.decoder(queries, f)
+        return map_chunks(lambda q: self.decoder(q, encoding['features']), queries, min(chunk_size, IFNET_MAX_CHUNK))
     def forward(self, grid:Tensor, queries:Tensor) -> Tensor: return self.decode(queries, self.encode(grid))

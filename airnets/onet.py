@@ -9,6 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import map_chunks, QUERIES_PER_CHUNK
+
 # %% auto #0
 __all__ = ['ResnetBlock', 'ResnetPointnet', 'CBatchNorm1d', 'CResnetBlockConv1d', 'DecoderCBatchNorm', 'ONet']
 
@@ -103,9 +105,7 @@ class ONet(nn.Module):
     def encode(self, points:Tensor) -> dict: return {'c': self.encoder(points)}  # [B, N, 3] -> {'c': [B, c_dim]}
     def decode(self, queries:Tensor, # [B, Q, 3]
                encoding:dict, # from `encode`
-               chunk_size:int=100_000, # queries per chunk (eval mode: the chunks are independent)
+               chunk_size:int=QUERIES_PER_CHUNK, # queries per chunk (eval mode only: in training mode the batch norm needs all queries at once)
               ) -> Tensor: # [B, Q] logits
-        if queries.shape[1] > chunk_size and not self.training:
-            return torch.cat([self.decoder(queries[:, i:i + chunk_size], encoding['c']) for i in range(0, queries.shape[1], chunk_size)], 1)
-        return self.decoder(queries, encoding['c'])
+        return map_chunks(lambda q: self.decoder(q, encoding['c']), queries, None if self.training else chunk_size)
     def forward(self, points:Tensor, queries:Tensor) -> Tensor: return self.decode(queries, self.encode(points))
