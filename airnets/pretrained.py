@@ -5,7 +5,7 @@
 # %% ../nbs/32_pretrained.ipynb #1de5d228
 from __future__ import annotations
 
-import time
+import json, time
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ from .generate import TrainedModel, experiment_config_file, model_from_state
 from .cli import UsageError, command
 
 # %% auto #0
-__all__ = ['SCORE_KEYS', 'load_pretrained', 'pretrained_info', 'export_weights', 'export_weights_cli']
+__all__ = ['SCORE_KEYS', 'load_pretrained', 'pretrained_info', 'export_weights', 'bench_rows', 'export_weights_cli']
 
 # %% ../nbs/32_pretrained.ipynb #e93246c2
 def load_pretrained(name:str='demo', # a shipped model's name
@@ -42,6 +42,8 @@ def export_weights(exp_dir, # experiments/<exp>
                    checkpoint:int|None=None, # an epoch (default: the best, else the newest)
                    generation_path=None, # an evaluated generation folder of that checkpoint (its means become info['scores'])
                    data:str='', # what it was trained on, in words
+                   bench=None, # a bench/real_scans.py JSON measured with these weights: its summary rows for `bench_method` become info['real_scans']
+                   bench_method:str|None=None, # the method's name in that JSON (default: the output file's name, e.g. general)
                   ) -> Path:
     "A slim, weights-only file of an experiment's checkpoint: state dicts, config, and info (epoch, training time, data, scores)"
     exp_dir = Path(exp_dir)
@@ -61,10 +63,22 @@ def export_weights(exp_dir, # experiments/<exp>
         if not g['rows']: raise UsageError(f'--generation_path {gp}: no evaluated objects (run airnets_evaluate first)')
         o = g['overall']
         info['scores'] = {'objects': o['objects'], 'empty': o['empty'], 'generation': gp.parent.name, **{k: round(o[k]['mean'], 5) for k in SCORE_KEYS}}
+    if bench is not None: info['real_scans'] = bench_rows(bench, bench_method or Path(out).stem)
     slim = {'encoder_state_dict': {k: v.float().contiguous() for k, v in state['encoder_state_dict'].items()},
             'decoder_state_dict': {k: v.float().contiguous() for k, v in state['decoder_state_dict'].items()},
             'config': config.to_dict(), 'info': info}
     return write_atomic(out, lambda f: torch.save(slim, f))
+
+def bench_rows(path, # a JSON written by bench/real_scans.py
+               method:str, # the method whose rows to keep
+              ) -> dict: # {'command', 'date', 'settings': {setting: {points, noise, iou_mean, ...}}}
+    "The real-scans benchmark's summary for one method, to store beside the weights it measured"
+    try: doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e: raise UsageError(f'--bench {path}: cannot be read as JSON ({e})') from None
+    if not isinstance(doc, dict) or not isinstance(doc.get('summary'), dict): raise UsageError(f'--bench {path}: not a bench/real_scans.py result (no summary)')
+    rows = {s: {**doc.get('setting_specs', {}).get(s, {}), **m[method]} for s, m in doc['summary'].items() if isinstance(m, dict) and method in m}
+    if not rows: raise UsageError(f'--bench {path}: no rows for the method {method!r}')
+    return dict(command=doc.get('command'), date=doc.get('date'), meshes=doc.get('meshes'), settings=rows)
 
 @command('airnets_export_weights', aliases={'-o': '--out'})
 def export_weights_cli(exp_name:str=None, # the experiment in <exp_root>
@@ -73,12 +87,14 @@ def export_weights_cli(exp_name:str=None, # the experiment in <exp_root>
                        generation_path:str=None, # an evaluated generation folder of that checkpoint, for info['scores']
                        data:str='', # what it was trained on, in words
                        exp_root:str='experiments', # the folder of the experiments
+                       bench:str=None, # a bench/real_scans.py JSON measured with these weights, for info['real_scans']
+                       bench_method:str=None, # the method's name in it (default: the output file's name)
                       ):
     "Write an experiment's checkpoint as a slim weights file (what the package ships)"
     if not exp_name or not out: raise UsageError('-exp_name and -o OUT are required')
     try: check_writable(out)
     except NotWritable as e: raise UsageError(f'-o {e}') from None
-    try: p = export_weights(Path(exp_root)/exp_name, out, checkpoint, generation_path, data)
+    try: p = export_weights(Path(exp_root)/exp_name, out, checkpoint, generation_path, data, bench, bench_method)
     except CheckpointError as e: raise UsageError(str(e)) from None
     info = read_weights(p, ('info',))['info']
     print(f'{p}: {p.stat().st_size / 1e6:.1f} MB, epoch {info["epoch"]} of {exp_name}' + (f', test IoU {info["scores"]["iou"]:.3f}' if 'scores' in info else ''))
