@@ -17,7 +17,7 @@ from .files import write_atomic, check_writable, NotWritable
 from .checkpoints import MESH_FILE
 from .cli import Summary, UsageError, check_data_type, command, default_workers, map_surviving, parse_shard, reason, shard_objects
 from .geometry import MeshError, load_mesh
-from .metrics import F_THRESHOLDS, eval_mesh
+from .metrics import EVAL_SURFACE_SAMPLES, F_THRESHOLDS, eval_mesh
 from .onet_format import read_onet_pointcloud, read_onet_points
 from .prepare import load_scaled_mesh
 
@@ -58,7 +58,7 @@ def evaluate_object(obj_dir, # a generated object's folder
                     key:str, # '<class>/<id>' (or 'scans/<name>')
                     data_type:str='ifnet', # ifnet, onet or human
                     data_root=None, # where the ground truth lives (None: the source recorded in data.npz)
-                    n_surface:int=100_000, # surface samples per mesh
+                    n_surface:int=EVAL_SURFACE_SAMPLES, # surface samples per mesh
                     n_iou:int=1_000_000, # uniform IoU points (ifnet, human)
                     seed:int=0, # seed of the samples
                    ) -> dict: # the metrics, plus object, class, empty, seconds
@@ -103,7 +103,7 @@ def evaluate_generation(gen_dir, # .../generation
                         workers:int|None=None, # processes (None: min(cpus, 8); 0 or 1: in this process)
                         shard:tuple=(0, 1), # (i, n): objects i, i + n, ...
                         overwrite:bool=False, # re-evaluate objects that have an eval.json
-                        n_surface:int=100_000, # surface samples per mesh
+                        n_surface:int=EVAL_SURFACE_SAMPLES, # surface samples per mesh
                         n_iou:int=1_000_000, # uniform IoU points
                         seed:int=0, # seed of the samples
                         progress:bool=True, # a progress bar on stderr
@@ -239,7 +239,7 @@ def evaluate_cli(generation_path:str=None, # the generation/ folder of an airnet
                  workers:int=None, # processes (default: min(cpu count, 8); 0: in-process)
                  shard:str='0/1', # i/n: evaluate every n-th object, starting at the i-th
                  overwrite:bool=False, # re-evaluate objects that have an eval.json
-                 n_surface:int=100_000, # surface samples per mesh
+                 n_surface:int=EVAL_SURFACE_SAMPLES, # surface samples per mesh
                  n_iou:int=1_000_000, # uniform IoU points (ifnet, human)
                  seed:int=0, # seed of the samples
                  quiet:bool=False, # no progress bar

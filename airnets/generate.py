@@ -21,7 +21,7 @@ from .config import Config, ConfigError, build_model, config_from_dict, load_con
 from .crops import TiledField, supported_components
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
-from .mise import AIRNETS_BOX, GridStats, extract_mesh, probability_to_logit, simplify_mesh
+from .mise import AIRNETS_BOX, EXTRACTION_BATCH_POINTS, SIMPLIFY_NFACES, GridStats, extract_mesh, probability_to_logit, simplify_mesh
 from .train import EpochDraws, make_dataset
 
 # %% auto #0
@@ -88,7 +88,7 @@ class Generator:
                  mise_steps:int=2, # MISE: refinement steps (the paper's dense results: 3)
                  mcubes_res:int=128, # mcubes: cells per axis
                  threshold:float=0.5, # occupancy probability of the surface
-                 batch_points:int=400_000, # decoder queries per call
+                 batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                  simplify_nfaces:int|None=None, # faces to simplify to; None: 100,000 for MISE (the reference), none for mcubes; 0: never
                  box_size:float=AIRNETS_BOX, # the domain [-box_size/2, box_size/2]^3
                 ):
@@ -97,7 +97,7 @@ class Generator:
         self.model, self.method, self.mise_res, self.mise_steps, self.mcubes_res = model, method, mise_res, mise_steps, mcubes_res
         self.threshold, self.logit = threshold, probability_to_logit(threshold)
         self.batch_points, self.box_size = batch_points, box_size
-        self.simplify_nfaces = (100_000 if method == 'mise' else None) if simplify_nfaces is None else (simplify_nfaces or None)
+        self.simplify_nfaces = (SIMPLIFY_NFACES if method == 'mise' else None) if simplify_nfaces is None else (simplify_nfaces or None)
         self.device = next(model.parameters()).device
         self._grid = None  # MISE's dense grid, reused from shape to shape
 
@@ -395,7 +395,7 @@ def _dataset(config, data_type, root:Path, split:str):
 def generate_cli(exp_name:str=None, # experiment: reads <exp_root>/<exp_name>/config.yaml (or configs.yaml) and checkpoints/
                  checkpoint:int=None, # epoch of checkpoints/checkpoint_epoch_<N>.tar (default: the best epoch, else the newest)
                  ckpt_name:str=None, # or a checkpoint file in checkpoints/ (the reference's pretrained ckpt.tar)
-                 batch_points:int=400_000, # decoder queries per call
+                 batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                  method:str='mise', # mise or mcubes (the dense grid)
                  mise_res:int=64, # MISE: root voxels per axis
                  mise_steps:int=2, # MISE: refinement steps (the paper's dense results used 3)
@@ -451,7 +451,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     mcubes_res:int=128, # mcubes: cells per axis
                     threshold:float=0.5, # occupancy probability of the surface
                     simplify_nfaces:int=None, # simplify to this many faces (default: 100000 for mise; 0: never)
-                    batch_points:int=400_000, # decoder queries per call
+                    batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                     n_points:int=None, # input points to use (default: all of them for a crops model such as general; a global model such as demo draws its training.pc_samples)
                     seed:int=0, # seed of the draw
                     drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing

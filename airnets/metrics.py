@@ -12,8 +12,8 @@ from scipy.spatial import cKDTree
 from .geometry import occupancy, sample_surface
 
 # %% auto #0
-__all__ = ['F_THRESHOLDS', 'SURFACE_KEYS', 'nearest', 'pointcloud_metrics', 'iou', 'uniform_points', 'empty_metrics', 'is_empty',
-           'eval_mesh', 'independent_metrics']
+__all__ = ['F_THRESHOLDS', 'SURFACE_KEYS', 'EVAL_SURFACE_SAMPLES', 'nearest', 'pointcloud_metrics', 'iou', 'uniform_points',
+           'empty_metrics', 'is_empty', 'eval_mesh', 'independent_metrics']
 
 # %% ../nbs/40_metrics.ipynb #d4bafc03
 F_THRESHOLDS = {'f_score_05': 0.005, 'f_score_10': 0.01, 'f_score_15': 0.015, 'f_score_20': 0.02}  # key -> threshold (unit box)
@@ -74,9 +74,11 @@ def empty_metrics() -> dict: # the metrics of an empty prediction
 
 def is_empty(mesh) -> bool: return mesh is None or len(getattr(mesh, 'faces', [])) == 0 or not mesh.area > 0  # no surface to sample
 
+EVAL_SURFACE_SAMPLES = 100_000  # the evaluation's surface samples per mesh, for Chamfer, normal consistency and F-scores (the reference: 100,000)
+
 def eval_mesh(pred:trimesh.Trimesh, # the reconstruction
               gt:trimesh.Trimesh, # the ground truth mesh, in the same frame
-              n_surface:int=100_000, # surface samples per mesh
+              n_surface:int=EVAL_SURFACE_SAMPLES, # surface samples per mesh
               n_iou:int=1_000_000, # uniform IoU points in the unit cube
               seed:int=0, # seed of all samples
               iou_points:np.ndarray|None=None, # labelled IoU points to use instead of uniform ones (ONet's points.npz)
@@ -101,7 +103,7 @@ def eval_mesh(pred:trimesh.Trimesh, # the reconstruction
 # %% ../nbs/40_metrics.ipynb #69dc4efe
 def independent_metrics(pred:trimesh.Trimesh, # the reconstruction
                         gt:trimesh.Trimesh, # the ground truth
-                        n_surface:int=100_000, # samples per mesh
+                        n_surface:int=EVAL_SURFACE_SAMPLES, # samples per mesh
                         iou_points:np.ndarray|None=None, # [k, 3] points for the IoU (None: no IoU)
                         seed:int=1, # point-cloud-utils' seed (not 0: it means "the clock")
                        ) -> dict: # chamfer_l1, chamfer_l2, normals, the F-scores and iou

@@ -14,8 +14,8 @@ import trimesh
 from ._mise import MISE
 
 # %% auto #0
-__all__ = ['AIRNETS_BOX', 'lattice_to_world', 'probability_to_logit', 'ReferenceMISE', 'GridStats', 'mise_grid', 'dense_grid',
-           'grid_to_mesh', 'simplify_mesh', 'extract_mesh']
+__all__ = ['AIRNETS_BOX', 'EXTRACTION_BATCH_POINTS', 'SIMPLIFY_NFACES', 'lattice_to_world', 'probability_to_logit',
+           'ReferenceMISE', 'GridStats', 'mise_grid', 'dense_grid', 'grid_to_mesh', 'simplify_mesh', 'extract_mesh']
 
 # %% ../nbs/30_mise.ipynb #b6845dd4
 AIRNETS_BOX = 1.02  # AIR-Nets' box size: the domain [-0.51, 0.51]^3 (ONet: 1.1)
@@ -103,6 +103,8 @@ class GridStats:
     @property
     def seconds_bookkeeping(self) -> float: return self.seconds_total - self.seconds_function
 
+EXTRACTION_BATCH_POINTS = 400_000  # the extraction's points per call of the occupancy function (decoder queries per call)
+
 def _evaluate(fn, points:np.ndarray, batch_points:int) -> np.ndarray:
     "fn on [P, 3] float32 points in chunks -> [P] float64"
     out = np.empty(len(points), dtype=np.float64)
@@ -119,7 +121,7 @@ def mise_grid(fn, # batched function: [P, 3] float32 world points -> [P] values 
               depth:int=2, # refinement steps: the grid has resolution_0 * 2**depth cells per axis
               threshold:float=0.0, # the level set, in the function's units (logits: 0 is probability 0.5)
               box_size:float=AIRNETS_BOX, # the lattice spans [-box_size/2, box_size/2]^3
-              batch_points:int=400_000, # points per call of `fn`
+              batch_points:int=EXTRACTION_BATCH_POINTS, # points per call of `fn`
               dtype=np.float32, # of the returned grid
               out:np.ndarray|None=None, # an array to fill (reused across shapes)
              ) -> tuple[np.ndarray, GridStats]: # values on the [R+1]^3 lattice, and what was evaluated
@@ -136,7 +138,7 @@ def mise_grid(fn, # batched function: [P, 3] float32 world points -> [P] values 
 def dense_grid(fn, # batched function as for `mise_grid`
                resolution:int=128, # R: cells per axis (R + 1 nodes)
                box_size:float=AIRNETS_BOX, # the lattice spans [-box_size/2, box_size/2]^3
-               batch_points:int=400_000, # points per call of `fn`
+               batch_points:int=EXTRACTION_BATCH_POINTS, # points per call of `fn`
                dtype=np.float32, # of the returned grid
               ) -> tuple[np.ndarray, GridStats]: # values on the [R+1]^3 lattice, and what was evaluated
     "Values of `fn` at every node of the lattice that `mise_grid` refines towards"
@@ -162,8 +164,10 @@ def grid_to_mesh(grid:np.ndarray, # [R+1]^3 values on the lattice (from `mise_gr
     return trimesh.Trimesh(v, f.astype(np.int64), process=False)
 
 # %% ../nbs/30_mise.ipynb #c348ba85
+SIMPLIFY_NFACES = 100_000  # the reference simplifies every MISE mesh to this many faces
+
 def simplify_mesh(mesh:trimesh.Trimesh, # a triangle mesh
-                  n_faces:int=100_000, # target number of faces (the reference: 100,000)
+                  n_faces:int=SIMPLIFY_NFACES, # target number of faces (the reference: 100,000)
                   aggressiveness:float=5.0, # quadric decimation aggressiveness (the reference passes 5; the library's default is 7)
                  ) -> trimesh.Trimesh: # the mesh with at most about `n_faces` faces (unchanged if it has fewer)
     "Fast quadric mesh simplification (Forstmann's algorithm, via fast-simplification)"
@@ -182,7 +186,7 @@ def extract_mesh(fn, # batched function: [P, 3] float32 world points -> [P] valu
                  mcubes_res:int=128, # mcubes: cells per axis
                  threshold:float=0.0, # the level set (logits: 0 = probability 0.5)
                  box_size:float=AIRNETS_BOX, # the domain [-box_size/2, box_size/2]^3
-                 batch_points:int=400_000, # points per call of `fn`
+                 batch_points:int=EXTRACTION_BATCH_POINTS, # points per call of `fn`
                  simplify_nfaces:int|None=None, # simplify to this many faces (the reference: 100,000); None: keep all
                  out:np.ndarray|None=None, # MISE: a grid array to reuse across shapes
                 ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh (possibly empty) and what was evaluated
