@@ -22,9 +22,9 @@ except ImportError as e:  # not built: everything still works through the pure-t
     _C, _C_IMPORT_ERROR = None, e
 
 # %% auto #0
-__all__ = ['reference_threads', 'tie_break_order', 'emulate_pointnet2_fps', 'fps_reference', 'fps_backend',
-           'farthest_point_sample', 'furthest_point_sample', 'demo_cloud', 'plot_anchors', 'covering_radius',
-           'fps_demo', 'fps_demo_cli']
+__all__ = ['NEAR_ORIGIN_SQNORM', 'reference_threads', 'tie_break_order', 'near_origin', 'emulate_pointnet2_fps', 'fps_reference',
+           'fps_backend', 'farthest_point_sample', 'furthest_point_sample', 'demo_cloud', 'plot_anchors',
+           'covering_radius', 'fps_demo', 'fps_demo_cli']
 
 # %% ../nbs/10_fps.ipynb #215a4b30
 def reference_threads(n:int, # number of points in a cloud (>= 1)
@@ -47,15 +47,25 @@ def tie_break_order(n:int, # number of points in a cloud
     rank = _bit_reverse(k % T, T.bit_length() - 1) * (n // T + 1) + k // T
     return torch.argsort(rank)
 
+# %% ../nbs/10_fps.ipynb #414846fe
+NEAR_ORIGIN_SQNORM = 1e-3  # pointnet2_ops ignores points whose squared norm is at most this
+
+def near_origin(xyz, # [..., 3] points (array-like or tensor; converted to float32)
+               ) -> Tensor: # [...] bool, on xyz's device: True where the kernel ignores the point
+    "The pointnet2_ops near-origin rule: float32 squared norm, summed as (x*x + y*y) + z*z, at most 1e-3 compared in double"
+    x, y, z = torch.as_tensor(xyz, dtype=torch.float32).unbind(-1)
+    return ((x * x + y * y) + z * z).double() <= NEAR_ORIGIN_SQNORM
+
 # %% ../nbs/10_fps.ipynb #1f2f86f0
 def emulate_pointnet2_fps(points, # [N, 3] one cloud (array-like, converted to float32)
                           npoint:int, # number of points to pick
-                          skip_near_origin:bool=True, # ignore points with squared norm <= 1e-3, as the kernel does
+                          skip_near_origin:bool=True, # ignore the points `near_origin` marks, as the kernel does
                          ) -> list[int]: # the picked indices
     "The pointnet2_ops FPS kernel emulated thread by thread in float32 scalars (slow; a test oracle)"
     f32 = np.float32
     pts = [tuple(f32(v) for v in p) for p in np.asarray(points, dtype=np.float32).reshape(-1, 3)]
     n = len(pts); T = reference_threads(n)
+    ignored = near_origin(np.asarray(points, dtype=np.float32).reshape(-1, 3)).tolist() if skip_near_origin else [False] * n
     temp = [f32(1e10)] * n
     picks, old = [0], 0
     for _ in range(1, npoint):
@@ -64,7 +74,7 @@ def emulate_pointnet2_fps(points, # [N, 3] one cloud (array-like, converted to f
         for tid in range(T):                         # every thread scans its own points upwards
             for k in range(tid, n, T):
                 x2, y2, z2 = pts[k]
-                if skip_near_origin and float(x2 * x2 + y2 * y2 + z2 * z2) <= 1e-3: continue  # float32 sum, double compare
+                if ignored[k]: continue
                 d = (x2 - x1) * (x2 - x1) + (y2 - y1) * (y2 - y1) + (z2 - z1) * (z2 - z1)
                 temp[k] = min(d, temp[k])
                 if temp[k] > best[tid]: best[tid], besti[tid] = temp[k], k
@@ -80,12 +90,11 @@ def emulate_pointnet2_fps(points, # [N, 3] one cloud (array-like, converted to f
 # %% ../nbs/10_fps.ipynb #40ee5ba5
 def fps_reference(xyz:Tensor, # [B, N, 3] float32 points
                   npoint:int, # number of points to pick, 1 <= npoint <= N
-                  skip_near_origin:bool=False, # ignore points with squared norm <= 1e-3 (the pointnet2_ops rule)
+                  skip_near_origin:bool=False, # ignore the points `near_origin` marks (the pointnet2_ops rule)
                  ) -> Tensor: # [B, npoint] int64 indices into N
     "Farthest point sampling with the pointnet2_ops semantics, as a pure-torch loop over the picks"
     B, N, _ = xyz.shape
-    x, y, z = xyz.unbind(-1)
-    if skip_near_origin: eligible = ((x * x + y * y) + z * z).double() > 1e-3
+    if skip_near_origin: eligible = ~near_origin(xyz)
     else: eligible = torch.ones(B, N, dtype=torch.bool, device=xyz.device)
     rank = torch.empty(N, dtype=torch.long, device=xyz.device)
     rank[tie_break_order(N).to(xyz.device)] = torch.arange(N, device=xyz.device)
@@ -132,7 +141,7 @@ def fps_backend(device='cpu', # the device of the points
 # %% ../nbs/10_fps.ipynb #3002a37a
 def farthest_point_sample(xyz:Tensor, # [B, N, 3] float32 points, on the CPU or a GPU
                           npoint:int, # number of points to pick, 1 <= npoint <= N
-                          skip_near_origin:bool=False, # ignore points with squared norm <= 1e-3, as pointnet2_ops does
+                          skip_near_origin:bool=False, # ignore the points `near_origin` marks, as pointnet2_ops does
                          ) -> Tensor: # [B, npoint] int64 indices into N, on xyz's device
     "Farthest point sampling of each cloud of a batch, starting from point 0 (the pointnet2_ops rules, exactly)"
     _check_fps_args(xyz, npoint)
@@ -210,7 +219,7 @@ def fps_demo(out:Path, # folder for the figures and summary.json
                        identical_to_reference=bool(torch.equal(idx, ref)))
     rnd = torch.randperm(n_points, generator=torch.Generator().manual_seed(seed))[:n_anchors]
     summary.update(covering_radius_fps=round(covering_radius(pts, idx), 5), covering_radius_random=round(covering_radius(pts, rnd), 5),
-                   points_dropped_by_near_origin_rule=int((((pts * pts).sum(1)).double() <= 1e-3).sum()))
+                   points_dropped_by_near_origin_rule=int(near_origin(pts).sum()))
     fig, axs = plt.subplots(1, 2, figsize=(11, 5.2), sharex=True, sharey=True)
     for ax, (name, sel) in zip(axs, (('farthest point sampling', idx), ('random', rnd))):
         ax.scatter(pts[:, 0], pts[:, 1], s=0.3, c='0.75'); ax.scatter(pts[sel, 0], pts[sel, 1], s=3, c='crimson')
