@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 import copy
+from importlib.resources import files
 from pathlib import Path
+
+import yaml
 
 import torch
 from torch import Tensor, nn
@@ -19,22 +22,20 @@ from .checkpoints import CheckpointError, load_halves, read_weights
 from .fps import farthest_point_sample
 
 # %% auto #0
-__all__ = ['AIRNET_CONFIGS', 'ENCODERS', 'DECODERS', 'get_config', 'AirNetEncoder', 'AirNetDecoder', 'AirNet', 'count_parameters',
-           'PointNetSetAbstraction', 'PointNetEncoder', 'InterpDecoder', 'load_reference_checkpoint']
+__all__ = ['REFERENCE_CONFIGS', 'AIRNET_CONFIGS', 'ENCODERS', 'DECODERS', 'model_parts', 'get_config', 'AirNetEncoder',
+           'AirNetDecoder', 'AirNet', 'count_parameters', 'PointNetSetAbstraction', 'PointNetEncoder', 'InterpDecoder',
+           'load_reference_checkpoint']
 
 # %% ../nbs/12_airnet.ipynb #2550877f
-_DECODER = dict(type='airnet', decoder_attn_dim=200, decoder_nneigh=7, decoder_hidden_dim=128, decoder_nblocks=5)
-AIRNET_CONFIGS = {
-    'airnet300': dict(encoder=dict(type='airnet', encoder_attn_dim=256, npoints_per_layer=[300, 200, 100], encoder_nneigh=16,
-                                   encoder_nneigh_reduced=16, nfinal_trans=3, encoder_attn_dim_reduced=256),
-                      decoder=dict(_DECODER)),
-    'airnet3000': dict(encoder=dict(type='airnet', encoder_attn_dim=256, npoints_per_layer=[3000, 500, 100], encoder_nneigh=16,
-                                    encoder_nneigh_reduced=10, nfinal_trans=3, encoder_attn_dim_reduced=120),
-                       decoder=dict(_DECODER)),
-    'airnet300_lessMemory': dict(encoder=dict(type='airnet', encoder_attn_dim=256, npoints_per_layer=[300, 150, 50], encoder_nneigh=16,
-                                              encoder_nneigh_reduced=12, nfinal_trans=3, encoder_attn_dim_reduced=200),
-                                 decoder=dict(_DECODER, decoder_nneigh=6, decoder_hidden_dim=64)),
-}
+REFERENCE_CONFIGS = ('airnet300', 'airnet3000', 'airnet300_lessMemory', 'pointnet++', 'airnet_interp', 'pointnet_interp')  # the paper's models and ablations
+
+def model_parts(name:str, # a packaged config, e.g. 'airnet300'
+               ) -> dict: # its `encoder` and `decoder` sections, as the YAML file writes them
+    "The model sections of a packaged config file (airnets/configs/NAME.yaml)"
+    d = yaml.safe_load((files('airnets')/'configs'/f'{name}.yaml').read_text())
+    return {'encoder': d['encoder'], 'decoder': d['decoder']}
+
+AIRNET_CONFIGS = {name: model_parts(name) for name in REFERENCE_CONFIGS}
 
 def get_config(config, # a name from AIRNET_CONFIGS, or a config dict with `encoder` and `decoder` sections
               ) -> dict: # a copy of the config
@@ -235,13 +236,6 @@ class InterpDecoder(nn.Module):
 # %% ../nbs/12_airnet.ipynb #6da72559
 ENCODERS['pointnet++'] = PointNetEncoder
 DECODERS['interp'] = InterpDecoder
-_PN_ENCODER = dict(type='pointnet++', npoints_per_layer=[300, 200, 100], encoder_nneigh=16, encoder_attn_dim=256, nfinal_transformers=3)
-_INTERP_DECODER = dict(type='interp', decoder_attn_dim=200, decoder_hidden_dim=128)
-AIRNET_CONFIGS.update({
-    'pointnet++': dict(encoder=dict(_PN_ENCODER), decoder=dict(_DECODER)),
-    'airnet_interp': dict(encoder=dict(AIRNET_CONFIGS['airnet300']['encoder']), decoder=dict(_INTERP_DECODER)),
-    'pointnet_interp': dict(encoder=dict(_PN_ENCODER), decoder=dict(_INTERP_DECODER)),
-})
 
 # %% ../nbs/12_airnet.ipynb #1c4716c8
 def load_reference_checkpoint(path, # a checkpoint in the reference's layout (encoder_state_dict, decoder_state_dict, ...)
