@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.airnets-setup
 
-.PHONY: setup shapes demo weights compare test gpu-check docs lab bench export clean
+.PHONY: setup shapes demo weights compare test test-fast gpu-check docs lab bench export clean
 setup: $(STAMP)
 
 $(STAMP): setup.py settings.ini $(wildcard csrc/*)
@@ -41,6 +41,11 @@ compare: shapes         ## the four models at the same CPU budget, 300 and 3000 
 
 test: $(STAMP)          ## every test: export/clean check, nvcc compile check, notebooks, docs site + browser, pytest
 	VENV=$(VENV) bash tools/test.sh
+
+# the developer loop: what make test checks minus the notebooks, the docs site and the tests marked slow (training
+# past a few epochs, real meshes), browser or cuda in pyproject.toml; a few minutes instead of make test's much longer run
+test-fast: $(STAMP)     ## quick checks while developing (a few minutes): export/clean check, pytest -m "not slow and not browser and not cuda"; no notebooks
+	source $(BIN)/activate && bash tools/check_export.sh && python -m pytest tests -q -rs -m "not slow and not browser and not cuda"
 
 gpu-check: $(STAMP)     ## on a machine with a GPU: the CUDA build, the #| cuda cells, training with autocast, generation, CPU/GPU agreement (tools/gpu_check.py)
 	$(BIN)/python tools/gpu_check.py

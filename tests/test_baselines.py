@@ -1,7 +1,7 @@
 """The three baselines end to end, as a user runs them (fresh processes, files on disk): ONet, ConvONet (three planes
 and grid) and IF-Net are chosen by the config's `encoder.type`, train on the embedded shapes with falling validation
-loss, and generate and evaluate through the same CLIs as AIR-Net. Also: the reference's parameter counts of the
-full-size configs."""
+loss, and generate and evaluate through the same CLIs as AIR-Net. (The reference's parameter counts of the full-size configs:
+tests/test_configs.py.)"""
 import json, os, subprocess, sys, time
 from pathlib import Path
 
@@ -66,13 +66,7 @@ def trained(tmp_path_factory, shapes45):
 def history(exp, epochs):
     return torch.load(exp/'checkpoints'/f'checkpoint_epoch_{epochs}.tar', map_location='cpu', weights_only=True)['history']
 
-def test_full_size_parameter_counts():
-    "the counts the reference reports for AIR-Nets' baseline configs"
-    from airnets.config import build_model
-    from airnets.airnet import count_parameters
-    counts = {n: count_parameters(build_model(n)) for n in ('onet', 'convonet', 'convonet_grid', 'ifnet')}
-    assert counts == {'onet': 10_373_889, 'convonet': 1_978_209, 'convonet_grid': 1_068_545, 'ifnet': 2_550_881}
-
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(MODELS))
 def test_baseline_trains_with_falling_validation_loss(trained, name):
     exp = trained/'experiments'/name
@@ -99,6 +93,7 @@ def generated(trained):
     for name, (rc, out) in run_parallel(jobs, trained).items(): assert rc == 0, f'{name}: {out}'
     return {n: trained/f'gen_{n}.log' for n in MODELS}
 
+@pytest.mark.slow
 @pytest.mark.parametrize('name', list(MODELS))
 def test_baseline_generates_and_evaluates_through_the_clis(trained, generated, name):
     import trimesh

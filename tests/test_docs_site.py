@@ -14,6 +14,8 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
+pytestmark = pytest.mark.browser
+
 ROOT = Path(__file__).resolve().parents[1]
 SITE = Path(os.environ.get('DOCS_SITE', ROOT/'_build'/'html'))
 CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')

@@ -115,6 +115,7 @@ def test_evaluate_onet_and_human_ground_truth(data):
     r = run('evaluate_gather_cli', '-generation_path', hgen, '-data_type', 'human')
     assert r.returncode == 0 and '| scans | 1 | 0 | 0 | 1.0000' in r.stdout, r.stdout + r.stderr
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MESHES.is_dir(), reason='../shared/meshes is absent')
 @pytest.mark.parametrize('name', ['spot.obj', 'koala_low_resolution.obj', 'tri_yellow_bell_pepper.ply', 'hammer.obj', 'nefertiti-lowres.obj', 'stuffedtoy.obj'])
 def test_metrics_agree_with_point_cloud_utils(name):

@@ -11,6 +11,8 @@ import torch
 import trimesh
 import yaml
 
+pytestmark = pytest.mark.slow   # every test here uses a tiny AIR-Net trained for 25 epochs (the module's fixture)
+
 ENV = {**os.environ, 'OMP_NUM_THREADS': '1'}
 FIXTURES = Path(__file__).resolve().parents[2]/'shared'/'fixtures'
 TRAIN = dict(epochs=25)   # the tiny AIR-Net of tests/test_train.py, with its recipe well past the constant predictor's plateau (about 10 epochs)

@@ -185,6 +185,7 @@ def test_missing_data_root(tmp_path):
         r = cli(name, '--data_root', tmp_path/'nope')
         assert r.returncode == 2 and '--data_root' in r.stderr and 'nope' in r.stderr
 
+@pytest.mark.slow
 @pytest.mark.skipif(not MESHES.is_dir(), reason='../shared/meshes is absent')
 def test_real_meshes(tmp_path):
     "Slow-ish (about a minute on 2 cores): every real mesh is prepared, or reported with a reason"

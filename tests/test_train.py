@@ -36,6 +36,7 @@ def constant_predictor_loss(data_root) -> float:
     occ = np.concatenate([np.load(data_root/o/f'boundary_{s}_samples.npz')['occupancies'] for o in read_split(data_root/'split.npz', 'val') for s in (0.1, 0.01)])
     p = occ.mean(); return -(p * np.log(p) + (1 - p) * np.log(1 - p))
 
+@pytest.mark.slow
 def test_training_lowers_validation_loss(data_root, tmp_path):
     r = train('-exp_name', 'learn', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--epochs', EPOCHS, '--quiet', cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
@@ -56,6 +57,7 @@ def test_training_lowers_validation_loss(data_root, tmp_path):
 
 PLATEAU_STEPS, PLATEAU_FRACTION = 200, 0.85
 
+@pytest.mark.slow
 @pytest.mark.parametrize('config,epochs', [('demo', PLATEAU_EPOCHS_DEMO), ('demo3000', PLATEAU_EPOCHS_DEMO3000)])
 def test_the_recipe_leaves_the_plateau_within_200_steps(data_root, tmp_path, config, epochs):
     "demo and demo3000 with their packaged recipe, from scratch: the validation loss falls under 0.85 x the constant predictor's within 200 optimizer steps"
@@ -69,6 +71,7 @@ def test_the_recipe_leaves_the_plateau_within_200_steps(data_root, tmp_path, con
           f"; first under {PLATEAU_FRACTION} x constant at step {below[0] if below else None}")
     assert below, f'{config}: best validation loss {min(h["val_loss"] for h in hist):.4f} after {hist[-1]["steps"]} steps, constant predictor {prior:.4f}'
 
+@pytest.mark.slow
 def test_sigkill_in_epoch_3_and_resume_gives_the_uninterrupted_weights(data_root, tmp_path):
     args = ['-cfg_file', 'tiny', '--data_root', data_root, '--epochs', 5, '--quiet', '--seed', 7]
     r = train('-exp_name', 'whole', *args, cwd=tmp_path)
@@ -156,6 +159,7 @@ def test_checkpoint_of_another_model_or_config_is_refused(data_root, tmp_path):
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert 'checkpoint_epoch_1.tar' in r.stderr and 'config tiny' in r.stderr and 'bad.yaml' in r.stderr and 'encoder.encoder_attn_dim' in r.stderr, r.stderr
 
+@pytest.mark.slow
 def test_init_weights_warm_starts_and_survives_resume(data_root, tmp_path):
     "--init_weights: a new experiment starts from a weights file (here: a tiny run's checkpoint), records it, and a resume keeps it"
     r = train('-exp_name', 'src', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--epochs', 3, '--seed', 7, '--quiet', cwd=tmp_path)
@@ -182,6 +186,7 @@ def test_init_weights_errors(data_root, tmp_path):
     r = train('-exp_name', 'y', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--init_weights', 'demo', cwd=tmp_path)
     assert r.returncode == 2 and 'does not fit the config' in r.stderr, r.stderr   # the demo architecture is not tiny's
 
+@pytest.mark.slow
 def test_training_on_crops(data_root, tmp_path):
     "A config with data.crops trains on CropDataset through the same command; its loss falls below the constant predictor's"
     import yaml
