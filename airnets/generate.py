@@ -27,9 +27,10 @@ from .train import EpochDraws, make_dataset
 # %% auto #0
 __all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'SUPPORT_RADIUS', 'GRID_BYTES_PER_NODE',
            'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
-           'Generator', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError', 'read_point_cloud',
-           'check_points', 'normalize_points', 'draw_inputs', 'model_inputs', 'closed_simplification',
-           'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
+           'load_trained', 'Generator', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError',
+           'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs',
+           'closed_simplification', 'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli',
+           'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -78,6 +79,16 @@ def load_checkpoint_file(path, # a checkpoint file
     elif isinstance(state.get('config'), dict): config = config_from_dict(state['config'], f'{path} (the config stored in it)')
     else: raise UsageError(f'{path} holds no config (a reference checkpoint?): give --cfg_file, e.g. airnet300')
     return TrainedModel(model_from_state(state, config, path, device), config, Path(path), checkpoint_label(path))
+
+def load_trained(model=None, # a shipped model's name, a checkpoint file or an experiment folder; None: the shipped default (general where it ships, else demo)
+                 cfg_file=None, # the config of a checkpoint file that holds none (the reference's)
+                 device='cpu', # where the model goes
+                ) -> TrainedModel:
+    "The model that a name, a checkpoint file or an experiment folder means: how `airnets_reconstruct --model` reads it"
+    if model is None or (not Path(model).exists() and re.fullmatch(r'[\w.-]+', str(model)) and not str(model).endswith(('.pt', '.tar', '.pth'))):
+        return load_checkpoint_file(pretrained_path(model or default_pretrained()), None, device)   # the weights shipped in the package
+    if Path(model).is_dir(): return load_experiment(model, device=device)
+    return load_checkpoint_file(model, cfg_file, device)
 
 # %% ../nbs/31_generate.ipynb #7f764636
 class Generator:
@@ -476,9 +487,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
         points = check_points(read_point_cloud(input), input, drop_nonfinite, warn)
         dev = resolve_device(device)
         if exp_name: trained = load_experiment(Path(exp_root)/exp_name, checkpoint, ckpt_name, dev)
-        elif model is None or (not Path(model).exists() and re.fullmatch(r'[\w.-]+', model) and not model.endswith(('.pt', '.tar', '.pth'))):
-            trained = load_checkpoint_file(pretrained_path(model or default_pretrained()), None, dev)   # the weights shipped in the package
-        else: trained = load_checkpoint_file(model, cfg_file, dev)
+        else: trained = load_trained(model, cfg_file, dev)
     except (ConfigError, CheckpointError, PointCloudError) as e: raise UsageError(str(e)) from None
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces)
     t = time.perf_counter()

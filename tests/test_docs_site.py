@@ -24,7 +24,7 @@ FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '-
          '--disable-component-update', '--disable-sync']
 PAGES = {'index.html': 'airnets', 'fps.html': 'Farthest point sampling'}
 # every other page of the library: it loads clean too (title, no errors, nothing fetched off the machine, links exist)
-OTHER_PAGES = {'files.html': 'Files', 'cli.html': 'The command line', 'checkpoints.html': 'Checkpoints', 'geometry.html': 'Geometry', 'onet_format.html': 'The ONet data format', 'prepare.html': 'Preparing the data',
+OTHER_PAGES = {'api.html': 'The Python API', 'files.html': 'Files', 'cli.html': 'The command line', 'checkpoints.html': 'Checkpoints', 'geometry.html': 'Geometry', 'onet_format.html': 'The ONet data format', 'prepare.html': 'Preparing the data',
                'shapes.html': 'Procedural shapes', 'datasets.html': 'Datasets', 'attention.html': 'Attention blocks',
                'airnet.html': 'AIR-Net', 'onet.html': 'ONet', 'convonet.html': 'ConvONet', 'ifnet.html': 'IF-Net', 'config.html': 'Configs', 'recipe.html': 'The training recipe', 'train.html': 'Training', 'mise.html': 'MISE and meshes', 'generate.html': 'Generation',
                'metrics.html': 'Metrics', 'evaluate.html': 'Evaluation', 'report.html': 'Report', 'pretrained.html': 'Pretrained weights',

@@ -58,3 +58,10 @@ def test_no_module_imports_another_modules_private_names():
     bad = [f'airnets/{m}.py:{line}: from {t} import {n}' for m in MODULES for t, names, line in imports(m)
            if t in MODULES and t != m for n in names if n.startswith('_')]
     assert not bad, '\n'.join(bad)
+
+def test_importing_airnets_imports_neither_torch_nor_its_modules():
+    "`import airnets` is light: the top-level calls (airnets.api) are imported on first use"
+    import subprocess, sys
+    code = "import sys, airnets; print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy', 'trimesh') or m.startswith('airnets.')))"
+    r = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == '[]', r.stdout + r.stderr
