@@ -13,8 +13,8 @@ import torch
 from .files import write_atomic
 
 # %% auto #0
-__all__ = ['CHECKPOINTS', 'CKPT_NAME', 'CKPT_RE', 'BEST_FILE', 'MESH_FILE', 'WEIGHTS_DIR', 'CheckpointError', 'read_weights',
-           'save_checkpoint', 'half_mismatches', 'load_halves', 'checkpoint_path', 'checkpoint_epoch',
+__all__ = ['CHECKPOINTS', 'CKPT_NAME', 'CKPT_RE', 'BEST_FILE', 'MESH_FILE', 'WEIGHTS_DIR', 'DEFAULT_MODEL', 'CheckpointError',
+           'read_weights', 'save_checkpoint', 'half_mismatches', 'load_halves', 'checkpoint_path', 'checkpoint_epoch',
            'checkpoint_label', 'list_checkpoints', 'write_best', 'best_epoch', 'read_checkpoint', 'newest_checkpoint',
            'choose_checkpoint', 'generation_dir', 'pretrained_names', 'pretrained_path', 'default_pretrained',
            'weights_file', 'load_reference_fixture']
@@ -164,8 +164,10 @@ def pretrained_path(name:str='demo', # a shipped model's name
     if not p.is_file(): raise CheckpointError(f'no shipped weights called {name!r} in {WEIGHTS_DIR} (shipped: {", ".join(pretrained_names()) or "none"}); `make weights` builds demo.pt')
     return p
 
-def default_pretrained() -> str: # 'general' where it ships, else 'demo'
-    return 'general' if 'general' in pretrained_names() else 'demo'
+DEFAULT_MODEL = 'demo'   # what airnets_reconstruct uses when no model is named
+
+def default_pretrained() -> str: # the shipped model used when none is named
+    return DEFAULT_MODEL if DEFAULT_MODEL in pretrained_names() else pretrained_names()[0]
 
 def weights_file(name_or_path, # a weights file, or a shipped model's name
                 ) -> Path:

@@ -454,7 +454,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     exp_name:str=None, # a trained experiment in <exp_root>
                     checkpoint:int=None, # its epoch (default: the best, else the newest)
                     ckpt_name:str=None, # or a checkpoint file in its checkpoints/
-                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name; default: the shipped 'general'
+                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name (demo, general); default: the shipped 'demo'
                     cfg_file:str=None, # the config for --model
                     method:str='mise', # mise or mcubes
                     mise_res:int=64, # MISE: root voxels per axis
@@ -469,8 +469,8 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     device:str='auto', # auto, cpu, cuda or cuda:N
                     exp_root:str='experiments', # the folder of the experiments
                    ):
-    """Reconstruct a surface mesh from one point cloud file, in the file's own coordinates. The default model, general, tiles the cloud with crops
-    whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
+    """Reconstruct a surface mesh from one point cloud file, in the file's own coordinates. A crops model (--model general) tiles the cloud with
+    crops whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
     chosen so that a typical crop holds the 512 points the model takes (down to 4% of the cloud's size), so every input point is used and a
     denser cloud gives more detail. The output keeps the closed components that input points support."""
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
