@@ -102,6 +102,7 @@ class Generator:
                  batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                  simplify_nfaces:int|None=None, # faces to simplify to; None: 100,000 for MISE (the reference), none for mcubes; 0: never
                  box_size:float=AIRNETS_BOX, # the domain [-box_size/2, box_size/2]^3
+                 progress:bool|None=False, # a progress bar of the points evaluated, on stderr (None: where stderr is a terminal)
                 ):
         if method not in ('mise', 'mcubes'): raise ValueError(f"method must be 'mise' or 'mcubes', got {method!r}")
         if batch_points < 1: raise ValueError(f'batch_points must be >= 1, got {batch_points}')
@@ -111,6 +112,7 @@ class Generator:
         self.simplify_nfaces = (SIMPLIFY_NFACES if method == 'mise' else None) if simplify_nfaces is None else (simplify_nfaces or None)
         self.device = next(model.parameters()).device
         self._grid = None  # MISE's dense grid, reused from shape to shape
+        self.progress = progress
 
     @property
     def tag(self) -> str: return f'@{self.mise_res}x{self.mise_steps}' if self.method == 'mise' else f'@{self.mcubes_res}'  # the output folder's suffix
@@ -133,8 +135,15 @@ class Generator:
         "The surface of any occupancy field, with this generator's extraction settings"
         n = (self.mise_res << self.mise_steps) + 1
         if self.method == 'mise' and (self._grid is None or self._grid.shape[0] != n): self._grid = np.empty((n,) * 3, np.float32)
-        return extract_mesh(fn, self.method, self.mise_res, self.mise_steps, self.mcubes_res, self.logit, self.box_size,
-                            self.batch_points, self.simplify_nfaces if simplify else None, out=self._grid if self.method == 'mise' else None)
+        show = sys.stderr.isatty() if self.progress is None else self.progress
+        bar = tqdm(desc='extraction', unit=' points', unit_scale=True, file=sys.stderr, disable=not show,
+                   total=(self.mcubes_res + 1) ** 3 if self.method == 'mcubes' else None)   # MISE: how many it evaluates is not known in advance
+        def counted(points):
+            v = fn(points); bar.update(len(points)); return v
+        try:
+            return extract_mesh(counted, self.method, self.mise_res, self.mise_steps, self.mcubes_res, self.logit, self.box_size,
+                                self.batch_points, self.simplify_nfaces if simplify else None, out=self._grid if self.method == 'mise' else None)
+        finally: bar.close()
 
     def generate(self, inputs) -> tuple[trimesh.Trimesh, GridStats]: # the mesh (empty if the occupancy never reaches the threshold) and the grid statistics
         "The reconstruction of one input"
@@ -489,7 +498,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
         if exp_name: trained = load_experiment(Path(exp_root)/exp_name, checkpoint, ckpt_name, dev)
         else: trained = load_trained(model, cfg_file, dev)
     except (ConfigError, CheckpointError, PointCloudError) as e: raise UsageError(str(e)) from None
-    gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces)
+    gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces, progress=None)   # a bar in a terminal
     t = time.perf_counter()
     mesh, st = reconstruct_points(points, gen, trained.config, n_points, seed, input, warn)
     if len(mesh.faces) == 0:
