@@ -12,7 +12,7 @@ import trimesh
 from airnets.pretrained import pretrained_names
 
 pytestmark = pytest.mark.skipif('general' not in pretrained_names(), reason='SKIP: no shipped general weights (airnets/weights/general.pt)')
-UNDERTRAINED = pytest.mark.xfail(reason='the shipped general model is still training (epoch 10: stray components, open meshes)', strict=False)
+UNDERTRAINED = pytest.mark.xfail(reason='the shipped general model is still training (epoch 11 of its first run: stray components, wrong inside/outside)', strict=False)
 ENV = {**os.environ, 'OMP_NUM_THREADS': '2'}
 
 @pytest.fixture(scope='module')
