@@ -29,7 +29,7 @@ OTHER_PAGES = {'api.html': 'The Python API', 'files.html': 'Files', 'cli.html': 
                'airnet.html': 'AIR-Net', 'onet.html': 'ONet', 'convonet.html': 'ConvONet', 'ifnet.html': 'IF-Net', 'config.html': 'Configs', 'recipe.html': 'The training recipe', 'train.html': 'Training', 'mise.html': 'MISE and meshes', 'generate.html': 'Generation',
                'metrics.html': 'Metrics', 'evaluate.html': 'Evaluation', 'report.html': 'Report', 'pretrained.html': 'Pretrained weights',
                'tutorial_end_to_end.html': 'Tutorial: end to end', 'tutorial_your_scan.html': 'Tutorial: reconstruct your own point cloud',
-               'tutorial_compare.html': 'Tutorial: compare the four models'}
+               'tutorial_compare.html': 'Tutorial: compare the four models', 'crops.html': 'Local reconstruction: crops'}
 
 
 def _unavailable(why):
@@ -193,3 +193,27 @@ def test_fps_show_doc(visit):
     assert v.page.locator(f'nav a[href="#{section_id}"]').count() >= 1, 'not in the page ToC'
     src = v.page.locator(f'section[id="{section_id}"] a.nbdev-source')
     assert src.count() >= 1 and 'airnets/fps.py' in src.first.get_attribute('href'), 'no show_doc source link'
+
+
+def drawing_pages() -> list:
+    "The pages whose notebook stores a figure among its outputs (a PNG, or a plotly figure)"
+    import json
+    pages = []
+    for nb in sorted((ROOT/'nbs').glob('*.ipynb')):
+        kinds = {k for c in json.loads(nb.read_text())['cells'] if c['cell_type'] == 'code' for o in c.get('outputs', []) for k in o.get('data', {})}
+        if kinds & {'image/png', 'application/vnd.plotly.v1+json'}: pages.append(re.sub(r'^\d+[a-z]?_', '', nb.stem) + '.html')
+    return pages
+
+def test_drawing_pages_are_known():
+    "Every page that draws is one the site test knows (and so loads clean)"
+    assert len(drawing_pages()) >= 10, drawing_pages()
+    assert set(drawing_pages()) <= set(PAGES) | set(OTHER_PAGES), set(drawing_pages()) - set(PAGES) - set(OTHER_PAGES)
+
+@pytest.mark.parametrize('page', drawing_pages())
+def test_every_drawing_page_shows_a_figure(visit, page):
+    "A notebook that draws keeps its outputs, and its page shows them: an image with pixels or a plotly figure"
+    v = visit(page)
+    imgs = v.page.locator('.cell_output img')
+    widths = [imgs.nth(i).evaluate('e => e.complete ? e.naturalWidth : 0') for i in range(imgs.count())]
+    plots = v.page.locator('.plotly-graph-div').count()
+    assert plots >= 1 or max(widths, default=0) > 50, (page, widths, plots)
