@@ -16,12 +16,13 @@ from scipy.spatial import cKDTree
 from torch import nn
 
 from .onet_format import DataFormatError
+from .geometry import random_rotation
 from .datasets import SeededDataset, read_boundary_samples, read_points_npy, read_split
 
 # %% auto #0
 __all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'crop_scale', 'to_crop_frame', 'in_cube',
-           'crop_stride', 'draw_crop_inputs', 'random_rotation', 'normalize_cloud', 'CropDataset', 'blend_weight',
-           'TiledField', 'supported_components']
+           'crop_stride', 'draw_crop_inputs', 'normalize_cloud', 'CropDataset', 'blend_weight', 'TiledField',
+           'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
@@ -87,12 +88,6 @@ def draw_crop_inputs(cube_points:np.ndarray, # [m, 3] the cloud's points in a cr
     return cube_points[np.concatenate([np.arange(m), rng.integers(0, m, n - m)])]
 
 # %% ../nbs/22_crops.ipynb #e50dcd52
-def random_rotation(rng:np.random.Generator) -> np.ndarray: # a [3, 3] rotation, uniform over SO(3)
-    "QR of a Gaussian matrix with the signs fixed: Haar-distributed"
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
-
 def normalize_cloud(points:np.ndarray, # [M, 3] points
                    ) -> tuple[np.ndarray, float]: # the centre c [3] and the scale s: x' = (x - c) / s
     "The bounding box centred at the origin, its longest edge 1 (what `airnets_reconstruct` does to a cloud)"

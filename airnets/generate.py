@@ -18,7 +18,7 @@ from .cli import Summary, UsageError, check_data_type, command, default_root, pa
 from .checkpoints import (CheckpointError, MESH_FILE, checkpoint_label, checkpoint_path, choose_checkpoint, default_pretrained,
                                  generation_dir, load_halves, pretrained_path, read_weights)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
-from .crops import TiledField, supported_components
+from .crops import TiledField, normalize_cloud, supported_components
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
 from .mise import AIRNETS_BOX, EXTRACTION_BATCH_POINTS, SIMPLIFY_NFACES, GridStats, extract_mesh, probability_to_logit, simplify_mesh
@@ -320,8 +320,7 @@ def check_points(points:np.ndarray, # [N, 3]
 def normalize_points(points:np.ndarray, # [N, 3]
                     ) -> tuple[np.ndarray, np.ndarray, float]: # normalised points, centre c [3], scale s
     "The training shapes' normalisation: bounding box centred at the origin, longest edge 1: x' = (x - c) / s"
-    lo, hi = points.min(0), points.max(0)
-    c, s = (lo + hi) / 2, float((hi - lo).max())
+    c, s = normalize_cloud(points)
     return (points - c) / s, c, s
 
 def draw_inputs(points:np.ndarray, # [M, 3] normalised points

@@ -15,7 +15,7 @@ from .inside_mesh import count_crossings
 # %% auto #0
 __all__ = ['WELD_TOLERANCE', 'MESH_SUFFIXES', 'HASH_RESOLUTION', 'weld_vertices', 'MeshError', 'load_mesh', 'find_mesh',
            'normalize_mesh', 'sample_surface', 'ray_parity', 'occupancy_parity', 'winding_number', 'occupancy_winding',
-           'occupancy_method', 'occupancy']
+           'occupancy_method', 'occupancy', 'random_rotation']
 
 # %% ../nbs/00_geometry.ipynb #de7bc8c9
 WELD_TOLERANCE = 1e-8  # vertices in one cell of a grid of this step, relative to the mesh's size, are one vertex
@@ -189,3 +189,11 @@ def occupancy(mesh:trimesh.Trimesh, # triangle mesh
     if method == 'parity': return occupancy_parity(mesh, points)
     if method == 'winding': return occupancy_winding(mesh, points)
     raise ValueError(f"method must be 'auto', 'parity' or 'winding', got {method!r}")
+
+# %% ../nbs/00_geometry.ipynb #58a3a511
+def random_rotation(rng:np.random.Generator, # random source
+                   ) -> np.ndarray: # [3, 3] rotation matrix, uniform over all rotations
+    "A rotation drawn uniformly (Haar measure): QR of a Gaussian matrix, signs fixed"
+    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
+    q = q * np.sign(np.diag(r))
+    return q if np.linalg.det(q) > 0 else -q

@@ -17,6 +17,7 @@ from tqdm import tqdm
 
 from .cli import UsageError, command, default_workers
 from .files import save_npz, write_atomic
+from .geometry import random_rotation
 
 # %% auto #0
 __all__ = ['SEG', 'GENERATORS', 'CATEGORIES', 'SHAPENET_SYNSETS', 'CSG_PARTS', 'MAX_ATTEMPTS', 'SHAPES_VERSION',
@@ -545,12 +546,6 @@ SHAPENET_SYNSETS = {'airplane': '02691156', 'bench': '02828884', 'cabinet': '029
 # %% ../nbs/02_shapes.ipynb #95df86d0
 CSG_PARTS = ('box', 'rounded box', 'cylinder', 'cone', 'sphere', 'torus', 'capsule', 'prism', 'plate', 'rod')
 
-def _random_rotation(rng) -> np.ndarray:
-    "A rotation drawn uniformly (QR of a Gaussian matrix, signs fixed)"
-    q, r = np.linalg.qr(rng.standard_normal((3, 3)))
-    q = q * np.sign(np.diag(r))
-    return q if np.linalg.det(q) > 0 else -q
-
 def _csg_part(rng, kind:str, size:float) -> Manifold:
     "One primitive of `kind`, about `size` across, centred at the origin in its own frame"
     u = lambda a, b: float(rng.uniform(a, b)) * size
@@ -581,7 +576,7 @@ def _surface_point(m:Manifold, rng) -> np.ndarray:
     return v[rng.integers(len(v))]
 
 def _placed_part(rng, at, size) -> Manifold:
-    return _place(_csg_part(rng, str(rng.choice(CSG_PARTS)), size), _random_rotation(rng), at)
+    return _place(_csg_part(rng, str(rng.choice(CSG_PARTS)), size), random_rotation(rng), at)
 
 def _shell(rng, size) -> Manifold:
     "A hollow part with a wall `t` thick, cut open by a box through one side"
@@ -600,14 +595,14 @@ def _largest(m:Manifold) -> Manifold:
 def csg(rng:np.random.Generator) -> Manifold:
     "A random CSG object: a base, united parts, subtracted parts, an optional trim by intersection, an optional shell"
     m = _shell(rng, 1.0) if rng.random() < .25 else _csg_part(rng, str(rng.choice(CSG_PARTS[:8])), 1.0)
-    m = _place(m, _random_rotation(rng), (0, 0, 0))
+    m = _place(m, random_rotation(rng), (0, 0, 0))
     for _ in range(int(rng.integers(1, 5))):
         m = _largest(m + _placed_part(rng, _surface_point(m, rng), float(rng.uniform(.3, .8))))
     for _ in range(int(rng.integers(0, 3))):
         m = _largest(m - _placed_part(rng, _surface_point(m, rng), float(rng.uniform(.2, .5))))
     if rng.random() < .3:
         b = m.bounding_box(); c = (np.array(b[:3]) + np.array(b[3:])) / 2; e = float((np.array(b[3:]) - np.array(b[:3])).max())
-        trim = _sphere(e * rng.uniform(.45, .65), c) if rng.random() < .5 else _place(_box((e * rng.uniform(.6, .9),) * 3), _random_rotation(rng), c)
+        trim = _sphere(e * rng.uniform(.45, .65), c) if rng.random() < .5 else _place(_box((e * rng.uniform(.6, .9),) * 3), random_rotation(rng), c)
         if not (t := _largest(m ^ trim)).is_empty(): m = t
     return m
 
