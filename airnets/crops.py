@@ -20,9 +20,9 @@ from .geometry import random_rotation
 from .datasets import SeededDataset, read_boundary_samples, read_points_npy, read_split
 
 # %% auto #0
-__all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'crop_scale', 'to_crop_frame', 'in_cube',
-           'crop_stride', 'draw_crop_inputs', 'normalize_cloud', 'CropDataset', 'blend_weight', 'TiledField',
-           'supported_components']
+__all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'SIGN_REACH', 'SIGN_PROBES', 'crop_scale',
+           'to_crop_frame', 'in_cube', 'crop_stride', 'draw_crop_inputs', 'normalize_cloud', 'CropDataset',
+           'blend_weight', 'TiledField', 'agreement_signs', 'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
@@ -191,6 +191,7 @@ class TiledField:
                  seed:int=0, # seed of the per-crop draws
                  batch_crops:int=64, # crops per encoder call
                  batch_points:int=400_000, # decoder queries per call
+                 signs:bool=True, # choose each crop's sign so that neighbours agree (False: every crop as the model answers)
                 ):
         self.model, self.device = model, next(model.parameters()).device
         self.points = np.asarray(points, np.float64)
@@ -223,6 +224,9 @@ class TiledField:
         with torch.no_grad():
             encs = [model.encode(torch.from_numpy(self.inputs[i:i + batch_crops]).to(self.device)) for i in range(0, len(self.inputs), batch_crops)]
         self.encoding = {k: torch.cat([e[k] for e in encs]) for k in encs[0] if torch.is_tensor(encs[0][k])}   # what the decoder reads
+        self.sign = np.ones(len(self.nodes), np.float32)             # +1: the crop as the model answers, -1: flipped
+        self._uncovered()
+        if signs: self._choose_signs(seed=seed)
         self._labels()
 
     def __len__(self): return len(self.nodes)  # the number of crops
@@ -248,7 +252,7 @@ class TiledField:
     def crop_logits(self, q:np.ndarray, # [P, 3] queries
                     crop:np.ndarray, # [P] the crop to ask for each
                    ) -> np.ndarray: # [P] each crop's logit at its query
-        "Each query decoded by its crop: queries grouped by crop, padded to a common count, decoded in batches"
+        "Each query decoded by its crop (times the crop's sign): queries grouped by crop, padded to a common count, decoded in batches"
         out = np.empty(len(q), np.float32)
         order = np.argsort(crop, kind='stable')
         ids, starts, counts = np.unique(crop[order], return_index=True, return_counts=True)
@@ -265,7 +269,7 @@ class TiledField:
             logits = self.model.decode(torch.from_numpy(b).to(self.device), enc, self.batch_points).float().cpu().numpy()
             for k in range(i, j): out[order[starts[k]:starts[k] + counts[k]]] = logits[k - i, :counts[k]]
             i = j
-        return out
+        return out * self.sign[crop]
 
     def blended(self, q:np.ndarray, # [P, 3] queries
                ) -> tuple[np.ndarray, np.ndarray]: # [P] blended logits (NaN where no crop reaches), [P] the total weight
@@ -286,8 +290,8 @@ class TiledField:
         return v.astype(np.float32)
 
 # %% ../nbs/22_crops.ipynb #ba4f4d00
-def _far_labels(self):
-    "Label the grid nodes no crop reaches: +UNCOVERED_LOGIT inside, -UNCOVERED_LOGIT outside"
+def _uncovered(self):
+    "The nodes of a grid of spacing t/2 that no crop reaches, as 6-connected regions; those touching the grid's border are outside"
     t = self.stride
     self.h = h = max(t / 2, 1.3 / 256)
     self.origin = self.points.min(0) - (CONTEXT + 2) * t
@@ -296,12 +300,18 @@ def _far_labels(self):
     qi, _, _ = self.weights(g)
     covered = np.zeros(len(g), bool); covered[qi] = True
     covered = covered.reshape(n)
-    comp, k = ndimage.label(~covered)   # 6-connected regions no crop reaches
+    comp, k = ndimage.label(~covered)
     border = np.unique(np.concatenate([comp[0].ravel(), comp[-1].ravel(), comp[:, 0].ravel(), comp[:, -1].ravel(), comp[:, :, 0].ravel(), comp[:, :, -1].ravel()]))
+    self.grid, self.covered, self.regions, self.n_regions = g.reshape(*n, 3), covered, comp, k
+    self.outside = np.isin(comp, border[border > 0])   # [grid] nodes in a region that reaches the border
+
+def _far_labels(self):
+    "Label the grid nodes no crop reaches: +UNCOVERED_LOGIT inside, -UNCOVERED_LOGIT outside"
+    covered, comp, k = self.covered, self.regions, self.n_regions
     inside = np.zeros(k + 1, bool)
-    enclosed = np.setdiff1d(np.arange(1, k + 1), border)
+    enclosed = np.setdiff1d(np.arange(1, k + 1), np.unique(comp[self.outside]))
     if len(enclosed):   # an enclosed region takes the sign the blended field has on its rim
-        votes, total = np.zeros(k + 1), np.zeros(k + 1)
+        votes = np.zeros(k + 1)
         for axis in range(3):
             for step in (1, -1):
                 nb = np.roll(comp, step, axis)   # the component of the neighbour one node away
@@ -309,9 +319,8 @@ def _far_labels(self):
                 edge = [slice(None)] * 3; edge[axis] = 0 if step == 1 else -1
                 rim[tuple(edge)] = False         # np.roll wraps around: not a neighbour
                 if rim.any():
-                    v, _ = self.blended(g.reshape(*n, 3)[rim])
+                    v, _ = self.blended(self.grid[rim])
                     np.add.at(votes, nb[rim], np.sign(np.nan_to_num(v)))
-                    np.add.at(total, nb[rim], 1)
         inside[enclosed] = votes[enclosed] > 0
     label = np.where(inside[comp], UNCOVERED_LOGIT, -UNCOVERED_LOGIT).astype(np.float32)
     if covered.any() and (~covered).any():   # covered nodes carry their nearest uncovered node's label
@@ -324,7 +333,81 @@ def _far_logits(self, q:np.ndarray) -> np.ndarray:
     i = np.clip(np.rint((np.asarray(q, np.float64) - self.origin) / self.h).astype(np.int64), 0, np.array(self.far_label.shape) - 1)
     return self.far_label[tuple(i.T)]
 
-TiledField._labels, TiledField.far_logits = _far_labels, _far_logits
+TiledField._uncovered, TiledField._labels, TiledField.far_logits = _uncovered, _far_labels, _far_logits
+
+# %% ../nbs/22_crops.ipynb #e0f3d459
+SIGN_REACH = 0.75   # crops compare their fields on probes within this many strides (per axis) of both centres
+SIGN_PROBES = 24    # probes drawn around each crop
+
+def agreement_signs(i:np.ndarray, # [E] the first crop of each pair
+                    j:np.ndarray, # [E] the second crop
+                    w:np.ndarray, # [E] the pair's agreement: > 0 the crops agree as they are, < 0 one of them is flipped
+                    anchor:np.ndarray, # [C] each crop's agreement with the known outside (0: no evidence)
+                   ) -> np.ndarray: # [C] float32 signs, +1 or -1
+    "Signs that keep the strongest agreements: a maximum spanning forest on |w|, each link with the relative sign of w; each tree takes the sign its anchors vote for"
+    n = len(anchor)
+    parent, flip, size = np.arange(n), np.zeros(n, bool), np.ones(n, np.int64)   # flip: a crop's sign is opposite its parent's
+    def root(a):
+        f = False
+        while parent[a] != a: f ^= flip[a]; a = parent[a]
+        return a, f
+    for e in np.argsort(-np.abs(w), kind='stable'):
+        (a, fa), (b, fb) = root(i[e]), root(j[e])
+        if a == b: continue                    # already decided by stronger agreements
+        if size[a] < size[b]: a, b, fa, fb = b, a, fb, fa
+        parent[b], flip[b], size[a] = a, fa ^ fb ^ bool(w[e] < 0), size[a] + size[b]
+    found = [root(k) for k in range(n)]
+    roots = np.array([r for r, _ in found], np.int64)
+    sign = np.array([-1. if f else 1. for _, f in found])
+    vote = np.zeros(n); np.add.at(vote, roots, anchor * sign)
+    return np.where(vote[roots] < 0, -sign, sign).astype(np.float32)
+
+# %% ../nbs/22_crops.ipynb #576f635e
+def _crops_near(self, q:np.ndarray, # [P, 3] points in the normalised frame
+                reach:float, # at most 1: strides per axis
+               ) -> np.ndarray: # [P, 8] the crops whose centres lie within `reach` strides of each point (per axis), -1 for none
+    "The lattice crops near each point: with reach at most one stride they are among the 8 nodes around it"
+    u = np.asarray(q, np.float64) / self.stride
+    base = np.floor(u).astype(np.int64)
+    out = np.full((len(u), 8), -1, np.int64)
+    for k, d in enumerate(itertools.product((0, 1), repeat=3)):
+        node = base + np.array(d)
+        idx = node - self.lo
+        ok = (np.abs(u - node) <= reach).all(1) & (idx >= 0).all(1) & (idx < self.lookup.shape).all(1)
+        out[ok, k] = self.lookup[tuple(idx[ok].T)]
+    return out
+
+def _confidence(self, q, crops):
+    "tanh(logit / 2) of each listed crop at its probe, 0 where no crop is listed"
+    conf = np.zeros(crops.shape, np.float32)
+    rows, cols = np.nonzero(crops >= 0)
+    if len(rows): conf[rows, cols] = np.tanh(self.crop_logits(np.asarray(q, np.float32)[rows], crops[rows, cols]) / 2)
+    return conf
+
+def _choose_signs(self, probes:int=SIGN_PROBES, # probes around each crop
+                  seed:int=0, # seed of the probe draw
+                 ):
+    "Each crop's sign from its agreement with its neighbours where they overlap and with the outside"
+    t, C = self.stride, len(self.nodes)
+    rng = np.random.default_rng(seed)
+    q = (self.centers[:, None] + rng.uniform(-SIGN_REACH * t, SIGN_REACH * t, (C, probes, 3))).reshape(-1, 3)
+    crops = self._crops_near(q, SIGN_REACH)
+    conf = self._confidence(q, crops)
+    pairs = [(a, b) for a in range(8) for b in range(a + 1, 8)]
+    both = [(crops[:, a] >= 0) & (crops[:, b] >= 0) for a, b in pairs]
+    i = np.concatenate([np.minimum(crops[m, a], crops[m, b]) for (a, b), m in zip(pairs, both)])
+    j = np.concatenate([np.maximum(crops[m, a], crops[m, b]) for (a, b), m in zip(pairs, both)])
+    w = np.concatenate([conf[m, a] * conf[m, b] for (a, b), m in zip(pairs, both)])
+    key, inv = np.unique(i * C + j, return_inverse=True)        # one score per pair of crops
+    score = np.bincount(inv.ravel(), weights=w, minlength=len(key))
+    out = self.grid[self.outside & ~self.covered]
+    near = self._crops_near(out, CONTEXT)
+    anchor = np.zeros(C)
+    np.add.at(anchor, near[near >= 0], -self._confidence(out, near)[near >= 0])
+    self.sign = agreement_signs(key // C, key % C, score, anchor)
+    self.n_flipped = int((self.sign < 0).sum())
+
+TiledField._crops_near, TiledField._confidence, TiledField._choose_signs = _crops_near, _confidence, _choose_signs
 
 # %% ../nbs/22_crops.ipynb #359f6a42
 def supported_components(mesh:trimesh.Trimesh, # a reconstruction in the cloud's frame
