@@ -53,11 +53,41 @@ def script(name, *args, cwd=None):
 def test_settings_list_the_commands():
     assert len(SCRIPTS) >= 14 and {'airnets_train', 'airnets_generate', 'airnets_reconstruct', 'airnets_fps_demo'} <= set(SCRIPTS)
 
-@pytest.mark.parametrize('name', SCRIPTS)
+# Each command as a fresh process costs an interpreter and the torch import (about 3 s on a loaded 2-core machine): the
+# fresh-process checks of every command are marked slow (make test) but for one command each, and `make test-fast` checks
+# every command's parser and usage errors in this process, through `cmd.main(argv)`, the same code path minus the process.
+FRESH = {'help': 'airnets_train', 'spelling': 'airnets_reconstruct'}   # the commands checked as fresh processes in test-fast too
+def fresh(names, which): return [n if n == FRESH[which] else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+def entry_point(name):
+    "the function behind console script `name` (settings.ini)"
+    import importlib
+    mod, fn = next(l.split('=')[1].strip() for l in _cfg['DEFAULT']['console_scripts'].split('\n') if l.strip().startswith(name + '=')).split(':')
+    return getattr(importlib.import_module(mod), fn)
+
+def in_process(name, *args, cwd=None):
+    "(exit code, stdout, stderr) of console script `name` run in this process"
+    import contextlib, io, os
+    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
+    try:
+        if cwd: os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try: code = entry_point(name).main([*map(str, args)])
+            except SystemExit as e: code = e.code
+    finally: os.chdir(here)
+    return code, out.getvalue(), err.getvalue()
+
+@pytest.mark.parametrize('name', fresh(SCRIPTS, 'help'))
 def test_every_command_answers_help(name):
     r = script(name, '--help')
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith(f'usage: {name}') and '--help' in r.stdout and r.stderr == ''
+
+@pytest.mark.parametrize('name', SCRIPTS)
+def test_every_command_answers_help_in_process(name):
+    code, out, err = in_process(name, '--help')
+    assert code == 0, err
+    assert out.startswith(f'usage: {name}') and '--help' in out and err == ''
 
 # one flag per command, and arguments that make the command refuse at once: (flag, value, other arguments, words of the message)
 SPELLINGS = {
@@ -80,7 +110,7 @@ SPELLINGS = {
 def test_every_command_has_a_spelling_case():
     assert sorted(SPELLINGS) == SCRIPTS
 
-@pytest.mark.parametrize('name', sorted(SPELLINGS))
+@pytest.mark.parametrize('name', fresh(sorted(SPELLINGS), 'spelling'))
 def test_one_and_two_dashes_behave_the_same(name, tmp_path):
     flag, value, rest, words = SPELLINGS[name]
     fill = lambda a: str(a).replace('{tmp}', str(tmp_path))
@@ -89,6 +119,17 @@ def test_one_and_two_dashes_behave_the_same(name, tmp_path):
     assert one.stderr == two.stderr and one.stdout == two.stdout
     lines = one.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f'{name}: ') and words in lines[0], one.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [], 'a refused command wrote something'
+
+@pytest.mark.parametrize('name', sorted(SPELLINGS))
+def test_one_and_two_dashes_behave_the_same_in_process(name, tmp_path):
+    flag, value, rest, words = SPELLINGS[name]
+    fill = lambda a: str(a).replace('{tmp}', str(tmp_path))
+    one, two = (in_process(name, *map(fill, rest), f'{dashes}{flag}', fill(value), cwd=tmp_path) for dashes in ('-', '--'))
+    assert one[0] == two[0] == 2, (one[2], two[2])
+    assert one[1:] == two[1:]
+    lines = one[2].strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f'{name}: ') and words in lines[0], one[2]
     assert sorted(p.name for p in tmp_path.iterdir()) == [], 'a refused command wrote something'
 
 def test_a_switch_and_flags_with_one_dash_do_the_work(tmp_path):
@@ -100,7 +141,12 @@ def test_a_switch_and_flags_with_one_dash_do_the_work(tmp_path):
     assert files(tmp_path/'one') == files(tmp_path/'two') and len(files(tmp_path/'one')) >= 3
     assert one.stderr == two.stderr == ''   # -quiet is the switch --quiet: no progress bar
 
-@pytest.mark.parametrize('flag', ['-no_such_flag', '--no_such_flag'])
+@pytest.mark.parametrize('flag', ['-no_such_flag', pytest.param('--no_such_flag', marks=pytest.mark.slow)])
 def test_an_unknown_flag_is_a_usage_error(flag, tmp_path):
     r = script('airnets_evaluate_gather', flag, 'x', cwd=tmp_path)
     assert r.returncode == 2 and 'unrecognized arguments' in r.stderr, r.stderr
+
+@pytest.mark.parametrize('flag', ['-no_such_flag', '--no_such_flag'])
+def test_an_unknown_flag_is_a_usage_error_in_process(flag, tmp_path):
+    code, _, err = in_process('airnets_evaluate_gather', flag, 'x', cwd=tmp_path)
+    assert code == 2 and 'unrecognized arguments' in err, err

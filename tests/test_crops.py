@@ -11,7 +11,8 @@ import trimesh
 
 from airnets.pretrained import pretrained_names
 
-pytestmark = pytest.mark.skipif('general' not in pretrained_names(), reason='SKIP: no shipped general weights (airnets/weights/general.pt)')
+# slow: each test reconstructs tens of thousands of points crop by crop with the general model (15 to 30 s apiece on 2 cores)
+pytestmark = [pytest.mark.slow, pytest.mark.skipif('general' not in pretrained_names(), reason='SKIP: no shipped general weights (airnets/weights/general.pt)')]
 UNDERTRAINED = pytest.mark.xfail(reason='the shipped general model is still training (epoch 21 of its first run: inside and outside still wrong in places)', strict=False)
 ENV = {**os.environ, 'OMP_NUM_THREADS': '2'}
 

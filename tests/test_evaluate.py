@@ -67,6 +67,7 @@ def test_evaluate_shards_resume_and_gather(data):
     assert abs(g['overall']['iou']['mean'] - np.mean(ious)) < 1e-12                              # the empty mesh counts as 0
     assert g['overall']['chamfer_l1']['n'] == 13 and g['overall']['failed'] == 1
 
+@pytest.mark.slow   # six fresh processes
 def test_evaluate_data_root_and_bad_usage(data):
     w, root, keys = data
     moved_root = w/'moved_data'
@@ -134,6 +135,7 @@ def test_metrics_agree_with_point_cloud_utils(name):
     assert all(abs(ours[k] - ref[k]) < 0.01 for k in F_THRESHOLDS)
     assert abs(ours['iou'] - ref['iou']) < 5e-3
 
+@pytest.mark.slow   # five fresh processes, two of them evaluating
 def test_a_bad_eval_json_is_a_failed_object_and_is_evaluated_again(data):
     w, root, keys = data
     gen = w/'experiments'/'badjson'/'evaluation_3_@64x2'/'generation'
@@ -164,6 +166,7 @@ if os.environ.get('AIRNETS_TEST_KILL_KEY'):      # every process of the test, th
     ev.evaluate_object = _killer
 '''
 
+@pytest.mark.slow   # a pool of evaluating workers, one of them killed
 def test_a_killed_worker_fails_only_its_object(data):
     w, root, keys = data
     gen = w/'experiments'/'killed'/'evaluation_1_@64x2'/'generation'

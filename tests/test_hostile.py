@@ -22,11 +22,22 @@ def one_line(r, code: int, *words):
     assert len(lines) == 1, r.stderr
     for w in words: assert w in lines[0], lines[0]
 
+SLOW = pytest.mark.slow   # trains, reconstructs several times or waits: make test runs it, make test-fast leaves it out
+def fast_first(*params):
+    "parameters of which the first is checked in make test-fast too and the others only in make test (each is a fresh process)"
+    return [params[0], *(pytest.param(*(p if isinstance(p, tuple) else (p,)), marks=SLOW) for p in params[1:])]
+
 @pytest.fixture(scope='module')
-def work(tmp_path_factory, shapes45):
-    "shapes/ (the prepared embedded shapes, linked) and a tiny AIR-Net of one epoch in experiments/tiny"
+def room(tmp_path_factory, shapes45):
+    "a work folder with shapes/ (the prepared embedded shapes, linked), for the tests that need no trained model"
     w = tmp_path_factory.mktemp('hostile')
     (w/'shapes').symlink_to(shapes45, target_is_directory=True)
+    return w
+
+@pytest.fixture(scope='module')
+def work(room):
+    "the work folder with a tiny AIR-Net of one epoch in experiments/tiny (a training run: only slow tests use it)"
+    w = room
     r = run('airnets.train:train_cli', '-exp_name', 'tiny', '-cfg_file', 'tiny', '--data_root', w/'shapes', '--epochs', 1, '--quiet', cwd=w)
     assert r.returncode == 0, r.stdout + r.stderr
     return w
@@ -42,6 +53,7 @@ def evil_root(work: Path, name: str, **lists) -> Path:
     np.savez(root/'split.npz', **split)
     return root
 
+@SLOW
 @pytest.mark.parametrize('bad', ['../../escaped/obj', '/tmp/airnets_abs_escape/obj'])
 def test_object_names_that_leave_the_root_are_refused(work, bad):
     root = evil_root(work, f'evil{abs(hash(bad))}', test=np.array([str(np.load(work/'shapes'/'split.npz')['test'][0]), bad]))
@@ -57,14 +69,15 @@ def test_object_names_that_leave_the_root_are_refused(work, bad):
     one_line(r, 2, 'split.npz', repr(bad))
     assert not (work/'experiments'/'evil2'/'checkpoints').exists()
 
-@pytest.mark.parametrize('case,words', [
-    ('object arrays', ['split.npz', 'object arrays']),
+@pytest.mark.parametrize('case,words', fast_first(
     ('empty train', ['split.npz', "'train' list is empty"]),
+    ('object arrays', ['split.npz', 'object arrays']),
     ('numbers', ['split.npz', 'must be a 1-D string array']),
     ('no val list', ['split.npz', 'val']),
     ('missing folder', ['split.npz', "without a folder", "'chair/does_not_exist'"]),
-])
-def test_bad_splits_stop_training_with_one_line(work, case, words):
+))
+def test_bad_splits_stop_training_with_one_line(room, case, words):
+    work = room
     lists = {'object arrays': dict(train=np.array(['a/b', 'c/d'], dtype=object)), 'empty train': dict(train=np.array([], dtype=str)),
              'numbers': dict(train=np.arange(3)), 'no val list': {}, 'missing folder': dict(train=np.array(['chair/does_not_exist']))}[case]
     root = evil_root(work, 'split_' + case.replace(' ', '_'), **lists)
@@ -73,7 +86,9 @@ def test_bad_splits_stop_training_with_one_line(work, case, words):
     r = run('airnets.train:train_cli', '-exp_name', 'bad_' + case.replace(' ', '_'), '-cfg_file', 'tiny', '--data_root', root, '--epochs', 1, cwd=work)
     one_line(r, 2, *words)
 
-def test_reconstruct_never_writes_over_its_input(work):
+@SLOW
+def test_reconstruct_never_writes_over_its_input(room):
+    work = room
     (work/'sub').mkdir(exist_ok=True)
     mesh_scan = work/'scan.ply'
     mesh_scan.write_text('ply\nformat ascii 1.0\nelement vertex 4\nproperty float x\nproperty float y\nproperty float z\nend_header\n'
@@ -85,6 +100,7 @@ def test_reconstruct_never_writes_over_its_input(work):
         one_line(r, 2, '-o', 'is the input point cloud', 'refusing to write over it')
         assert digest(mesh_scan) == before and mesh_scan.is_file() and not mesh_scan.is_symlink()
 
+@SLOW
 def test_export_weights_never_replaces_its_checkpoint(work):
     ck = work/'experiments'/'tiny'/'checkpoints'/'checkpoint_epoch_1.tar'
     before = digest(ck)
@@ -94,7 +110,9 @@ def test_export_weights_never_replaces_its_checkpoint(work):
     r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'tiny', '-o', work/'slim.pt', cwd=work)
     assert r.returncode == 0 and (work/'slim.pt').is_file() and digest(ck) == before
 
-def test_a_diverging_run_stops_with_one_line_and_no_nan_best(work):
+@SLOW
+def test_a_diverging_run_stops_with_one_line_and_no_nan_best(room):
+    work = room
     cfg = work/'tiny_nan.yaml'
     cfg.write_text((Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text().replace('  lr: 0.003', '  lr: 1.0e+25'))
     r = run('airnets.train:train_cli', '-exp_name', 'nan', '-cfg_file', cfg, '--data_root', work/'shapes', '--epochs', 3, '--quiet', cwd=work)
@@ -102,18 +120,20 @@ def test_a_diverging_run_stops_with_one_line_and_no_nan_best(work):
     exp = work/'experiments'/'nan'
     assert not (exp/'val_min.json').exists() and not list((exp/'checkpoints').glob('*.tar'))
 
-@pytest.mark.parametrize('edit,words', [
+@pytest.mark.parametrize('edit,words', fast_first(
     (lambda t: t.replace('  type: airnet\n  encoder_attn_dim', '  type: [airnet]\n  encoder_attn_dim'), ['`encoder.type` must be one of', "['airnet']"]),
     (lambda t: t.replace('  lr: 0.003', '  lr: .inf'), ['`training.lr`', 'finite']),
     (lambda t: t.replace('  ckpt: null', '  ckpt: null\n  seed: 123456789012345678901234567890'), ['`training.seed`', 'less than']),
-])
-def test_config_values_out_of_range_exit_2(work, edit, words):
+))
+def test_config_values_out_of_range_exit_2(room, edit, words):
+    work = room
     cfg = work/'bad_value.yaml'
     cfg.write_text(edit((Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text()))
     r = run('airnets.train:train_cli', '-exp_name', 'badvalue', '-cfg_file', cfg, '--data_root', work/'shapes', '--epochs', 1, cwd=work)
     one_line(r, 2, 'bad_value.yaml', *words)
 
-def test_a_pickled_checkpoint_is_refused_without_advice_to_unpickle(work):
+def test_a_pickled_checkpoint_is_refused_without_advice_to_unpickle(room):
+    work = room
     import torch
     bad = work/'pickled.pt'
     torch.save({'encoder_state_dict': {}, 'decoder_state_dict': {}, 'extra': Path('a pickled object')}, bad)
@@ -122,18 +142,20 @@ def test_a_pickled_checkpoint_is_refused_without_advice_to_unpickle(work):
     one_line(r, 2, 'pickled.pt', 'never unpickled')
     assert 'weights_only' not in r.stderr and not (work/'out.off').exists()
 
-@pytest.mark.parametrize('points,words', [
-    ([[0, 0, 0], [1, 1, 1]], ['2 points cannot enclose a volume']),
+@pytest.mark.parametrize('points,words', fast_first(
     ([[0, 0, 0], [1, 1, 1], [2, 2, 2], [3, 3, 3], [5, 5, 5]], ['collinear']),
+    ([[0, 0, 0], [1, 1, 1]], ['2 points cannot enclose a volume']),
     ([[x, y, 0] for x in range(5) for y in range(5)], ['coplanar']),
-])
-def test_degenerate_clouds_are_refused_with_the_reason(work, points, words):
+))
+def test_degenerate_clouds_are_refused_with_the_reason(room, points, words):
+    work = room
     src = work/'degenerate.xyz'
     src.write_text('\n'.join(' '.join(map(str, p)) for p in points) + '\n')
     r = run('airnets.generate:reconstruct_cli', src, '-o', work/'degenerate.off', cwd=work)
     one_line(r, 2, 'degenerate.xyz', *words)
     assert not (work/'degenerate.off').exists()
 
+@SLOW
 def test_unwritable_outputs_are_refused_before_any_work(work):
     np.save(work/'cloud2.npy', np.random.default_rng(2).normal(size=(300, 3)).astype(np.float32))
     (work/'a_folder.off').mkdir(exist_ok=True); (work/'a_file').write_text('x')
@@ -150,8 +172,9 @@ def test_unwritable_outputs_are_refused_before_any_work(work):
     one_line(r, 2, 'evaluation_1_@8x0 is a file, not a folder')
     assert blocker.read_text() == 'in the way'
 
-@pytest.mark.parametrize('grid', [['-mise_res', 1024, '-mise_steps', 1], ['-method', 'mcubes', '-mcubes_res', 1024]])
-def test_a_grid_larger_than_memory_is_refused_with_the_figure(work, grid):
+@pytest.mark.parametrize('grid', fast_first(['-mise_res', 1024, '-mise_steps', 1], (['-method', 'mcubes', '-mcubes_res', 1024],)))
+def test_a_grid_larger_than_memory_is_refused_with_the_figure(room, grid):
+    work = room
     from airnets.generate import available_memory
     if available_memory() is None or available_memory() > 200 * 2**30: pytest.skip('SKIP: memory unknown or over 200 GiB here')
     np.save(work/'cloud3.npy', np.random.default_rng(3).normal(size=(300, 3)).astype(np.float32))
@@ -159,20 +182,26 @@ def test_a_grid_larger_than_memory_is_refused_with_the_figure(work, grid):
     one_line(r, 2, 'GiB', 'more than the', 'lower the resolution')
     assert not (work/'huge.off').exists()
 
-def test_an_npz_named_npy_is_named_for_what_it_is(work):
+@SLOW
+def test_an_npz_named_npy_is_named_for_what_it_is(room):
+    work = room
     np.savez(work/'archive.npy', points=np.zeros((10, 3)))
     (work/'archive.npy.npz').rename(work/'archive.npy') if (work/'archive.npy.npz').exists() else None
     r = run('airnets.generate:reconstruct_cli', work/'archive.npy', '-o', work/'archive.off', cwd=work)
     one_line(r, 2, 'archive.npy', 'an .npz archive named .npy')
 
-def test_export_weights_of_an_untrained_experiment_names_no_missing_flag(work):
+@SLOW
+def test_export_weights_of_an_untrained_experiment_names_no_missing_flag(room):
+    work = room
     (work/'experiments'/'empty_exp'/'checkpoints').mkdir(parents=True, exist_ok=True)
     (work/'experiments'/'empty_exp'/'config.yaml').write_text((Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text())
     r = run('airnets.pretrained:export_weights_cli', '-exp_name', 'empty_exp', '-o', work/'e.pt', cwd=work)
     one_line(r, 2, 'train it first')
     assert '-ckpt_name' not in r.stderr
 
-def test_ctrl_c_in_reconstruct_says_nothing_was_written(work):
+@SLOW
+def test_ctrl_c_in_reconstruct_says_nothing_was_written(room):
+    work = room
     import signal, time
     np.save(work/'cloud4.npy', np.random.default_rng(4).normal(size=(3000, 3)).astype(np.float32))
     p = subprocess.Popen([sys.executable, '-c', 'from airnets.generate import reconstruct_cli; reconstruct_cli()', str(work/'cloud4.npy'),
@@ -219,6 +248,7 @@ def test_prepare_removes_leftover_partial_files_everywhere(tmp_path, shapes45):
     assert r.returncode == 0, r.stdout + r.stderr
     assert '0 done' in r.stdout and not list(root.rglob('*.partial'))     # everything was prepared already: only the leftovers went
 
+@SLOW
 def test_two_generators_on_one_shard_share_the_work(work):
     import re as _re
     args = [sys.executable, '-c', 'from airnets.generate import generate_cli; generate_cli()', '-exp_name', 'tiny', '--data_root', str(work/'shapes'),
@@ -259,6 +289,7 @@ def test_huge_or_far_meshes_keep_their_vertices_when_welded(tmp_path):
         assert (len(m.vertices), len(m.faces), m.is_watertight) == (*expected[obj.parent.name], True), obj
         assert abs(np.ptp(m.vertices, 0).max() - 1) < 1e-9, obj
 
+@SLOW
 def test_ply_output_keeps_survey_coordinates(tmp_path):
     import trimesh
     from airnets.generate import write_mesh
@@ -283,7 +314,7 @@ def test_ply_output_keeps_survey_coordinates(tmp_path):
         limit = 2.0**-24 * 60 if kind == 'float' else 1e-9 * np.abs(m.vertices).max()   # float32: within its resolution at the mesh's size (60)
         assert np.abs(back.vertices - m.vertices).max() <= limit, offset
 
-@pytest.mark.parametrize('case', ['ascii', 'ascii with faces', 'binary'])
+@pytest.mark.parametrize('case', fast_first('binary', 'ascii', 'ascii with faces'))
 def test_a_truncated_ply_is_refused_with_both_counts(tmp_path, case):
     pts = np.random.default_rng(6).normal(size=(600, 3))
     head = 'ply\nformat {}\nelement vertex 1000\nproperty float x\nproperty float y\nproperty float z\n{}end_header\n'

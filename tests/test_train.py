@@ -102,6 +102,7 @@ def test_sigkill_in_epoch_3_and_resume_gives_the_uninterrupted_weights(data_root
     assert b['lr'] == a['lr'] and b['scheduler_state_dict'] == a['scheduler_state_dict']
     assert [st for st, _ in scalars(exp)['val loss batch avg']] == [1, 2, 3, 4, 5]  # epoch 3's scalars logged once
 
+@pytest.mark.slow   # two training processes and their rendezvous
 def test_torchrun_two_processes_on_cpu(data_root, tmp_path):
     script = tmp_path/'train.py'; script.write_text(SCRIPT + '\n')
     r = subprocess.run([str(BIN/'torchrun'), '--standalone', '--nproc_per_node', '2', str(script), '-exp_name', 'ddp', '-cfg_file', 'tiny',
@@ -120,11 +121,11 @@ def bad(tmp_path, text):
 
 TINY = (Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text()
 
-@pytest.mark.parametrize('case,words', [
+@pytest.mark.parametrize('case,words', [   # each a fresh process: the first in make test-fast, all in make test
     ('unknown key', ['bad.yaml', 'unknown key `training.lr_decay_intervall`']),
-    ('wrong type', ['bad.yaml', '`training.batch_size`', "'four'"]),
-    ('missing file', ['nosuch.yaml', 'not found']),
-    ('bad yaml', ['bad.yaml:', 'not valid YAML']),
+    pytest.param('wrong type', ['bad.yaml', '`training.batch_size`', "'four'"], marks=pytest.mark.slow),
+    pytest.param('missing file', ['nosuch.yaml', 'not found'], marks=pytest.mark.slow),
+    pytest.param('bad yaml', ['bad.yaml:', 'not valid YAML'], marks=pytest.mark.slow),
 ])
 def test_bad_configs_exit_2_with_one_line(data_root, tmp_path, case, words):
     cfg = {'unknown key': lambda: bad(tmp_path, TINY.replace('lr_decay_interval', 'lr_decay_intervall')),
@@ -146,6 +147,7 @@ def test_usage_errors(data_root, tmp_path):
         assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         for w in words: assert w in r.stderr, r.stderr
 
+@pytest.mark.slow   # trains an epoch, then two refused runs
 def test_checkpoint_of_another_model_or_config_is_refused(data_root, tmp_path):
     assert train('-exp_name', 'a', '-cfg_file', 'tiny', '--data_root', data_root, '--epochs', 1, '--quiet', cwd=tmp_path).returncode == 0
     # the same experiment with another config file
@@ -180,6 +182,7 @@ def test_init_weights_warm_starts_and_survives_resume(data_root, tmp_path):
     assert r.returncode == 0 and 'starting from the weights' not in r.stdout
     assert ckpt(tmp_path/'experiments'/'warm', 2)['init_weights'] == str(src)
 
+@pytest.mark.slow   # two refused runs, each a fresh process that imports torch
 def test_init_weights_errors(data_root, tmp_path):
     r = train('-exp_name', 'x', '-cfg_file', 'tiny', '-data_type', 'ifnet', '--data_root', data_root, '--init_weights', 'no_such_model', cwd=tmp_path)
     assert r.returncode == 2 and 'no such file, and no shipped model of that name' in r.stderr, r.stderr
