@@ -206,7 +206,12 @@ def test_ctrl_c_in_reconstruct_says_nothing_was_written(room):
     np.save(work/'cloud4.npy', np.random.default_rng(4).normal(size=(3000, 3)).astype(np.float32))
     p = subprocess.Popen([sys.executable, '-c', 'from airnets.generate import reconstruct_cli; reconstruct_cli()', str(work/'cloud4.npy'),
                           '-o', str(work/'cloud4.off'), '-mise_res', '64', '-mise_steps', '3'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=work)
-    time.sleep(6); p.send_signal(signal.SIGINT)
+    def cpu_seconds():   # the child's CPU time: a loaded machine slows the wall clock, not the work done before the signal
+        fields = Path(f'/proc/{p.pid}/stat').read_text().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+    deadline = time.time() + 240
+    while p.poll() is None and cpu_seconds() < 10 and time.time() < deadline: time.sleep(0.2)   # past the imports, into the extraction
+    p.send_signal(signal.SIGINT)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 130 and err.strip().splitlines()[-1] == 'airnets_reconstruct: interrupted; nothing was written', err
     assert not (work/'cloud4.off').exists()
