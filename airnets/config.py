@@ -38,7 +38,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra='forbid', strict=True, validate_default=True)
 
 class Training(Section):
-    "How a model is optimised (the reference's `training` keys, plus epochs, seed, amp, val_batch_size, max_minutes, position_init, bn_momentum, either_sign)"
+    "How a model is optimised (the reference's `training` keys, plus epochs, seed, amp, val_batch_size, max_minutes, position_init, bn_momentum)"
     batch_size: PositiveInt = 64                # shapes per optimisation step, all processes together
     ckpt: Optional[NonNegativeInt] = None       # resume from this epoch's checkpoint (None: the newest)
     grad_clip: Optional[PositiveFloat] = None   # max gradient norm, applied to encoder and decoder separately (None: off)
@@ -54,7 +54,6 @@ class Training(Section):
     max_minutes: Optional[PositiveFloat] = None      # a compute budget: stop after the first epoch that ends past this many minutes of training, summed over resumes (None: no budget)
     position_init: Optional[PositiveFloat] = 1.0     # std of the positional MLPs' first pre-activations on the first batch (airnets.recipe); None: PyTorch's init, as the reference
     bn_momentum: float = Field(0.3, gt=0, le=1)      # BatchNorm's running-average momentum (the reference: PyTorch's 0.1)
-    either_sign: bool = False                        # each item's loss takes its logits or their negation, whichever fits better (crops: inference chooses every crop's sign)
 
 class Mode(Section):
     "How the inputs are corrupted"

@@ -38,14 +38,9 @@ __all__ = ['RESUMABLE_KEYS', 'occupancy_loss', 'lr_at', 'make_optimizer', 'Epoch
 def occupancy_loss(logits:Tensor, # [B, S] logits
                    occupancies:Tensor, # [B, S] labels, 1 inside
                    reduction:str='mean', # 'mean' over all B*S points, or 'sum'
-                   either_sign:bool=False, # each item (row) scored with its logits or their negation, whichever fits better
                   ) -> Tensor:
     "Binary cross entropy of occupancy logits (computed in float32 whatever the logits' dtype)"
-    logits, occupancies = logits.float(), occupancies.float()
-    if not either_sign: return F.binary_cross_entropy_with_logits(logits, occupancies, reduction=reduction)
-    per_item = torch.minimum(F.binary_cross_entropy_with_logits(logits, occupancies, reduction='none').sum(-1),
-                             F.binary_cross_entropy_with_logits(-logits, occupancies, reduction='none').sum(-1))
-    return per_item.sum() if reduction == 'sum' else per_item.sum() / occupancies.numel()
+    return F.binary_cross_entropy_with_logits(logits.float(), occupancies.float(), reduction=reduction)
 
 # %% ../nbs/21_train.ipynb #87b980e4
 def lr_at(training, # the config's `training` section
@@ -315,7 +310,7 @@ def train_epoch(self:Trainer) -> dict: # {'loss': mean over batches and processe
         x, q, occ = (batch[k].to(dev, non_blocking=True) for k in ('inputs', 'points', 'occupancies'))
         self.opt.zero_grad(set_to_none=True)
         with self._autocast(): logits = self.net(x, q)
-        loss = occupancy_loss(logits, occ, either_sign=t.either_sign)
+        loss = occupancy_loss(logits, occ)
         if not torch.isfinite(loss): raise FloatingPointError(f'epoch {self.epoch + 1}, step {steps + 1}: the training loss is {loss.item()}; lower training.lr or set training.grad_clip')
         self.scaler.scale(loss).backward()
         if t.grad_clip is not None:
@@ -331,7 +326,7 @@ def train_epoch(self:Trainer) -> dict: # {'loss': mean over batches and processe
 
 @patch
 @torch.no_grad()
-def validate(self:Trainer) -> float|None: # the mean BCE over all validation points (either sign per item where training.either_sign; None without validation shapes)
+def validate(self:Trainer) -> float|None: # the mean BCE over all validation points (None without validation shapes)
     "The validation loss: eval mode, no gradients, every validation shape once, one fixed draw per shape"
     if self.val_set is None: return None
     self.net.eval(); dev = self.d.device
@@ -339,7 +334,7 @@ def validate(self:Trainer) -> float|None: # the mean BCE over all validation poi
     for batch in self.val_loader:
         x, q, occ = (batch[k].to(dev, non_blocking=True) for k in ('inputs', 'points', 'occupancies'))
         with self._autocast(): logits = self.model(x, q)
-        total += occupancy_loss(logits, occ, 'sum', self.config.training.either_sign).item(); count += occ.numel()
+        total += occupancy_loss(logits, occ, 'sum').item(); count += occ.numel()
     total, count = _all_sum([total, count], self.d)
     return total / count
 
