@@ -413,12 +413,18 @@ TiledField._crops_near, TiledField._confidence, TiledField._choose_signs = _crop
 def supported_components(mesh:trimesh.Trimesh, # a reconstruction in the cloud's frame
                          points:np.ndarray, # [M, 3] the input cloud, same frame
                          radius:float, # how near an input point a component must come
+                         void_support:float=0.5, # the fraction of a void's area that must lie within `radius` of a point
                         ) -> tuple[trimesh.Trimesh, int]: # the mesh without unsupported components, and how many were dropped
-    "Keep the connected components that have an input point within `radius` of a vertex: surfaces the cloud supports"
+    "Keep the connected components the cloud supports: each comes within `radius` of an input point, and a void (closed, negative volume) has `void_support` of its area that near"
     if len(mesh.faces) == 0: return mesh, 0
     parts = mesh.split(only_watertight=False)
     tree = cKDTree(np.asarray(points, np.float64))
-    keep = [p for p in parts if np.isfinite(tree.query(p.vertices, distance_upper_bound=radius)[0]).any()]
+    near = lambda x: np.isfinite(tree.query(x, distance_upper_bound=radius)[0])
+    def supported(part):
+        if not near(part.vertices).any(): return False
+        if not (part.is_watertight and part.volume < 0): return True
+        return part.area_faces[near(part.triangles_center)].sum() >= void_support * part.area
+    keep = [p for p in parts if supported(p)]
     if len(keep) == len(parts): return mesh, 0
     out = trimesh.util.concatenate(keep) if keep else trimesh.Trimesh()
     return out, len(parts) - len(keep)
