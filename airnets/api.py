@@ -11,7 +11,7 @@ import numpy as np
 import trimesh
 
 from .cli import resolve_device
-from .generate import Generator, TrainedModel, check_points, load_trained, reconstruct_points
+from .generate import Generator, TrainedModel, check_points, load_trained, mise_grid, reconstruct_points
 from .geometry import normalize_mesh
 from .metrics import eval_mesh
 
@@ -41,6 +41,8 @@ def reconstruct(points, # [N, 3] points (array-like), a trimesh.PointCloud, or a
     "A surface mesh from a point cloud: what airnets_reconstruct does, as a function"
     trained = model if isinstance(model, TrainedModel) else load_model(model, cfg_file, device)
     pts = check_points(np.asarray(getattr(points, 'vertices', points), dtype=np.float64).reshape(-1, 3), 'points', drop_nonfinite, _warn)
+    if extraction.get('method', 'mise') == 'mise':   # the grid the command would choose, unless given
+        extraction['mise_res'], extraction['mise_steps'] = mise_grid(trained.config, pts, extraction.get('mise_res'), extraction.get('mise_steps'))
     return reconstruct_points(pts, Generator(trained.model, **extraction), trained.config, n_points, seed, 'points', _warn)[0]
 
 # %% ../nbs/003_api.ipynb #8f070363

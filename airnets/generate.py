@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import trimesh
+from scipy.spatial import cKDTree
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -25,12 +26,12 @@ from .mise import AIRNETS_BOX, EXTRACTION_BATCH_POINTS, SIMPLIFY_NFACES, GridSta
 from .train import EpochDraws, make_dataset
 
 # %% auto #0
-__all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'SUPPORT_RADIUS', 'GRID_BYTES_PER_NODE',
-           'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
-           'load_trained', 'Generator', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError',
-           'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs',
-           'closed_simplification', 'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli',
-           'reconstruct_cli']
+__all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'MISE_RES', 'MISE_STEPS', 'CROPS_MISE_RES', 'CROPS_FINEST',
+           'SUPPORT_RADIUS', 'GRID_BYTES_PER_NODE', 'experiment_config_file', 'TrainedModel', 'model_from_state',
+           'load_experiment', 'load_checkpoint_file', 'load_trained', 'Generator', 'GenerationSummary', 'write_mesh',
+           'generate_split', 'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs',
+           'model_inputs', 'point_spacing', 'mise_grid', 'closed_simplification', 'reconstruct_points',
+           'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -340,6 +341,32 @@ def model_inputs(config:Config, # the model's config
     enc = config.encoder
     return voxelize_nearest(points, getattr(enc, 'resolution', 128)) if enc.type == 'ifnet' else points
 
+MISE_RES, MISE_STEPS = 64, 2   # MISE's grid for a global model (the reference's generation settings)
+CROPS_MISE_RES = 32            # a crops model's MISE root
+CROPS_FINEST = (128, 256)      # a crops model's finest MISE grid: about one cell per point spacing, within these bounds
+
+def point_spacing(points:np.ndarray, # [N, 3] a cloud (in its normalised frame)
+                  sample:int=20_000, # points the estimate is computed from
+                  seed:int=0, # seed of the sample
+                 ) -> float: # about sqrt(surface area / N)
+    "Twice the median nearest-neighbour distance of a sample, scaled to the whole cloud (on a surface, spacing goes as 1 / sqrt(N))"
+    n = len(points); m = min(n, sample)
+    sub = points[np.random.default_rng(seed).choice(n, m, replace=False)] if m < n else points
+    d = cKDTree(sub).query(sub, 2)[0][:, 1]
+    return float(2 * np.median(d) * np.sqrt(m / n))
+
+def mise_grid(config:Config, # the model's config
+              points:np.ndarray, # [N, 3] the cloud, in any units
+              mise_res:int|None=None, # a root the user chose (None: the default)
+              mise_steps:int|None=None, # refinement steps the user chose (None: the default)
+             ) -> tuple[int, int]: # (root voxels per axis, refinement steps)
+    "MISE's grid: what the user chose; else 64 x 2 for a global model, and for a crops model a root of 32 refined until a cell is about the cloud's point spacing"
+    if not config.data.crops: return mise_res or MISE_RES, MISE_STEPS if mise_steps is None else mise_steps
+    res = mise_res or CROPS_MISE_RES
+    if mise_steps is not None: return res, mise_steps
+    finest = np.clip(1 / max(point_spacing(normalize_points(points)[0]), 1e-9), *CROPS_FINEST)
+    return res, max(0, int(np.ceil(np.log2(finest / res) - 1e-9)))
+
 SUPPORT_RADIUS = 0.03  # a reconstructed component is kept when an input point lies this near it (units of the cloud's size)
 
 def closed_simplification(mesh:trimesh.Trimesh, # a mesh
@@ -465,8 +492,8 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name (demo, general); default: the shipped 'demo'
                     cfg_file:str=None, # the config for --model
                     method:str='mise', # mise or mcubes
-                    mise_res:int=64, # MISE: root voxels per axis
-                    mise_steps:int=2, # MISE: refinement steps
+                    mise_res:int=None, # MISE: root voxels per axis (default: 64 for a global model, 32 for a crops model)
+                    mise_steps:int=None, # MISE: refinement steps (default: 2 for a global model; for a crops model, until a cell is about the cloud's point spacing, 128 to 256 cells)
                     mcubes_res:int=128, # mcubes: cells per axis
                     threshold:float=0.5, # occupancy probability of the surface
                     simplify_nfaces:int=None, # simplify to this many faces (default: 100000 for mise; 0: never)
@@ -480,7 +507,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     """Reconstruct a surface mesh from one point cloud file, in the file's own coordinates. A crops model (--model general) tiles the cloud with
     crops whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
     chosen so that a typical crop holds the 512 points the model takes (down to 4% of the cloud's size), so every input point is used and a
-    denser cloud gives more detail. The output keeps the closed components that input points support."""
+    denser cloud gives more detail; its MISE grid is refined until a cell is about the cloud's point spacing. The output keeps the closed components that input points support."""
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')
@@ -489,7 +516,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     if same_file(out, input): raise UsageError(f'-o {output} is the input point cloud {input}: refusing to write over it; choose another output file')
     if exp_name and model: raise UsageError('give -exp_name (a trained experiment) or --model (a checkpoint file or a shipped model), not both')
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')
-    _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold)
+    _check_extraction(method, mise_res or MISE_RES, MISE_STEPS if mise_steps is None else mise_steps, mcubes_res, batch_points, threshold)
     warn = lambda m: print(f'airnets_reconstruct: warning: {m}', file=sys.stderr)
     try:
         points = check_points(read_point_cloud(input), input, drop_nonfinite, warn)
@@ -497,6 +524,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
         if exp_name: trained = load_experiment(Path(exp_root)/exp_name, checkpoint, ckpt_name, dev)
         else: trained = load_trained(model, cfg_file, dev)
     except (ConfigError, CheckpointError, PointCloudError) as e: raise UsageError(str(e)) from None
+    mise_res, mise_steps = mise_grid(trained.config, points, mise_res, mise_steps)
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces, progress=None)   # a bar in a terminal
     t = time.perf_counter()
     mesh, st = reconstruct_points(points, gen, trained.config, n_points, seed, input, warn)
