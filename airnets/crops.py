@@ -17,6 +17,7 @@ from torch import nn
 
 from .onet_format import DataFormatError
 from .geometry import random_rotation
+from .mise import EXTRACTION_BATCH_POINTS
 from .datasets import SeededDataset, read_boundary_samples, read_points_npy, read_split
 
 # %% auto #0
@@ -190,7 +191,7 @@ class TiledField:
                  stride:float|None=None, # the lattice spacing t (default: `crop_stride(points, n_inputs)`)
                  seed:int=0, # seed of the per-crop draws
                  batch_crops:int=64, # crops per encoder call
-                 batch_points:int=400_000, # decoder queries per call
+                 batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                  signs:bool=True, # choose each crop's sign so that neighbours agree (False: every crop as the model answers)
                 ):
         self.model, self.device = model, next(model.parameters()).device
