@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['PARTIAL', 'CLAIM', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file', 'NotWritable',
-           'check_writable', 'claimed']
+__all__ = ['PARTIAL', 'CLAIM', 'CLAIM_WRITE_SECONDS', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file',
+           'NotWritable', 'check_writable', 'claimed']
 
 # %% ../nbs/000_files.ipynb #48c27de6
 PARTIAL = '.partial'  # suffix of the temporary files of atomic writes
@@ -89,10 +89,13 @@ def check_writable(path, # a file or folder a command will write (its folders ne
 
 # %% ../nbs/000_files.ipynb #9445f316
 CLAIM = '.claim'  # the claim file of a folder some process is working in
+CLAIM_WRITE_SECONDS = 60  # an empty or half-written claim younger than this is being written now, not abandoned
 
 def _claim_is_stale(path:Path, stale_seconds:float) -> bool:
-    try: host, pid, _ = path.read_text().split(' ', 2); age = time.time() - path.stat().st_mtime
-    except (OSError, ValueError): return True          # unreadable or half-written: its writer died
+    try: age = time.time() - path.stat().st_mtime
+    except OSError: return True                        # gone already
+    try: host, pid, _ = path.read_text().split(' ', 2)
+    except (OSError, ValueError): return age > CLAIM_WRITE_SECONDS   # created but not yet written (its writer is between open and write), or its writer died then
     if host == socket.gethostname():
         try: os.kill(int(pid), 0)
         except ProcessLookupError: return True
