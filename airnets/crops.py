@@ -236,17 +236,13 @@ class TiledField:
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # query index, crop id, weight of every (query, crop) pair with weight > 0
         "Blend weights of the (up to 8) lattice crops whose cells hold each query: they sum to 1 wherever those crops exist"
         u = np.asarray(q, np.float64) / self.stride
-        base = np.floor(u).astype(np.int64); f = u - base
+        f = u - np.floor(u)
+        crops = self._crops_near(q, REACH)                             # the crops whose cells may hold each query, one column per corner
         qi, ci, wi = [], [], []
-        for d in itertools.product((0, 1), repeat=3):
-            d = np.array(d)
-            w = np.prod(blend_weight(np.where(d, 1 - f, f)), axis=1)   # the distance to node base + d, in strides, per axis
-            idx = base + d - self.lo
-            ok = (idx >= 0).all(1) & (idx < self.lookup.shape).all(1) & (w > 0)
-            cid = np.full(len(u), -1, np.int64)
-            cid[ok] = self.lookup[tuple(idx[ok].T)]
-            ok &= cid >= 0
-            qi.append(np.flatnonzero(ok)); ci.append(cid[ok]); wi.append(w[ok])
+        for k, d in enumerate(itertools.product((0, 1), repeat=3)):
+            w = np.prod(blend_weight(np.where(np.array(d), 1 - f, f)), axis=1)   # the distance to that corner's node, in strides, per axis
+            ok = (crops[:, k] >= 0) & (w > 0)
+            qi.append(np.flatnonzero(ok)); ci.append(crops[ok, k]); wi.append(w[ok])
         return np.concatenate(qi), np.concatenate(ci), np.concatenate(wi)
 
     @torch.no_grad()
