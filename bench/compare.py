@@ -8,7 +8,7 @@ the test split (MISE 64 x 1, a 128^3 grid as ONet's default, the best validation
 and evaluated with airnets_evaluate (IoU on 1M uniform points, Chamfer-L1/L2 and normal consistency on 100k surface
 samples, F-score at 1% of the unit box).
 
-    python bench/compare.py [--minutes 24] [--jobs 2] [--data_root data/shapes] [--out bench/comparison.md]
+    python bench/compare.py [--minutes 24] [--until_flat 96] [--jobs 2] [--data_root data/shapes] [--out bench/comparison.md]
     make compare                                    # the same, as committed
 
 Everything goes through the command-line tools (airnets_train, airnets_generate, airnets_evaluate,
@@ -24,7 +24,10 @@ sees the points voxelised at 32^3).
 
 The JSON beside the table keeps every run's validation curve (cumulative training minutes, validation loss per
 epoch), which nbs/52_tutorial_compare draws. A run whose best epoch falls in the last third of its epochs has not
-flattened: the table marks it, and the budget was too short for it.
+flattened: the table marks it, and the budget was too short for it. With `--until_flat MAX`, such a run goes on in steps
+of half the budget until it has flattened or has trained MAX minutes: every run then gets the budget its own curve
+asks for (the table's "minutes" column), a run that flattened early is not given more, and the table still says which
+runs reached MAX without flattening.
 """
 from __future__ import annotations
 
@@ -73,15 +76,30 @@ def sh(args: list, threads: int, log: Path) -> int:
         return subprocess.run([str(a) for a in args], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
 
 
+def flattened(history: list, best_epoch) -> bool:
+    "A validation curve has flattened when its best epoch is not in the last third of its epochs"
+    return bool(best_epoch) and best_epoch <= 2 * len(history) / 3
+
+
 def train(name: str, cfg: dict, a) -> int:
+    "Train one run to its budget; with --until_flat, go on in steps of half the budget while its curve has not flattened"
+    from airnets.airnet import read_weights
+    from airnets.train import list_checkpoints
     exp = Path(a.exp_root)/name
     exp.mkdir(parents=True, exist_ok=True)
     cfg_file = exp/'compare_config.yaml'
     write_atomic(cfg_file, yaml.safe_dump(cfg, sort_keys=False))
-    t = time.perf_counter()
-    # --max_minutes on the command line: a resumed experiment keeps its saved config, and the budget is the one key a resume may change
-    rc = sh([bin_('airnets_train'), '-exp_name', name, '-cfg_file', cfg_file, '--data_root', a.data_root, '--exp_root', a.exp_root,
-             '--max_minutes', a.minutes, '--quiet'], a.threads, exp/'compare.log')
+    t, budget = time.perf_counter(), a.minutes
+    while True:
+        # --max_minutes on the command line: a resumed experiment keeps its saved config, and the budget is the one key a resume may change
+        rc = sh([bin_('airnets_train'), '-exp_name', name, '-cfg_file', cfg_file, '--data_root', a.data_root, '--exp_root', a.exp_root,
+                 '--max_minutes', budget, '--quiet'], a.threads, exp/'compare.log')
+        ck = list_checkpoints(exp)
+        if rc != 0 or not a.until_flat or budget >= a.until_flat or not ck: break
+        st = read_weights(ck[-1][1])
+        if flattened(st.get('history', []), st.get('best_epoch')): break
+        budget = min(a.until_flat, budget + a.minutes / 2)
+        print(f'  {name}: not flat after epoch {len(st.get("history", []))} (best {st.get("best_epoch")}); budget now {budget:g} min', flush=True)
     print(f'  trained {name}: exit {rc}, {time.perf_counter() - t:.0f} s', flush=True)
     return rc
 
@@ -113,7 +131,7 @@ def row(model: str, n: int, name: str, gen: Path | None, a) -> dict:
         mins = list(itertools.accumulate(x['seconds'] / 60 for x in h))
         r.update(epochs=len(h), minutes=round(mins[-1], 2) if mins else 0, best_epoch=st.get('best_epoch'),
                  best_val_loss=st.get('best_val_loss'), parameters=count_parameters(build_model(config_from_dict(st['config'], name))),
-                 flattened=bool(st.get('best_epoch')) and st['best_epoch'] <= 2 * len(h) / 3,
+                 flattened=flattened(h, st.get('best_epoch')),
                  curve=dict(minutes=[round(m, 3) for m in mins], val_loss=[x['val_loss'] for x in h], steps=[x.get('steps') for x in h]))
     if gen is not None:
         g = gather(gen)
@@ -128,19 +146,20 @@ def fmt(v, scale=1.0, digits=3):
 
 
 def table(rows: list, a, started: str) -> str:
-    head = ['model', 'input points', 'parameters', 'epochs in budget', 'best epoch', 'best val loss', 'IoU', 'Chamfer-L1 (x1e-2)', 'Chamfer-L2 (x1e-4)', 'NC', 'F@1%', 'empty']
+    head = ['model', 'input points', 'parameters', 'minutes', 'epochs in budget', 'best epoch', 'best val loss', 'IoU', 'Chamfer-L1 (x1e-2)', 'Chamfer-L2 (x1e-4)', 'NC', 'F@1%', 'empty']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in sorted(rows, key=lambda r: (r['points'], -(r.get('iou') or 0))):
         best = f"{r.get('best_epoch', '-')}" + ('' if r.get('flattened', True) else ' (not flat)')
-        lines.append('| ' + ' | '.join([r['model'], str(r['points']), f"{r.get('parameters', 0):,}", str(r.get('epochs', '-')), best, fmt(r.get('best_val_loss'), digits=4),
+        lines.append('| ' + ' | '.join([r['model'], str(r['points']), f"{r.get('parameters', 0):,}", fmt(r.get('minutes'), digits=1), str(r.get('epochs', '-')), best, fmt(r.get('best_val_loss'), digits=4),
                                          fmt(r.get('iou')), fmt(r.get('chamfer_l1'), 100), fmt(r.get('chamfer_l2'), 1e4), fmt(r.get('normals')), fmt(r.get('f_score_10')),
                                          f"{r.get('empty', '-')}/{r.get('objects', '-')}"]) + ' |')
     cmd = 'python bench/compare.py ' + ' '.join(sys.argv[1:])
     return '\n'.join([
         '# The four models at the same CPU budget', '',
         f'`{cmd.strip()}` (or `make compare`), started {started} on {platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()}).', '',
-        f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`, '
-        f'input noise std {a.noise:g}, then reconstructed with MISE {a.mise_res} x {a.mise_steps} from its best validation epoch and evaluated on the {a.n_test} test shapes. '
+        f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`'
+        + (f'; a run whose curve had not flattened then went on in steps of {a.minutes / 2:g} minutes until it had, or up to {a.until_flat:g} minutes ("minutes": its training time)' if a.until_flat else '')
+        + f', input noise std {a.noise:g}, then reconstructed with MISE {a.mise_res} x {a.mise_steps} from its best validation epoch and evaluated on the {a.n_test} test shapes. '
         'Means over the test objects (an empty mesh counts 0 in IoU and F-score; Chamfer and NC over the non-empty ones); distances in units of the unit box. '
         '"not flat": the best validation epoch lies in the last third of the run, so its curve had not flattened within the budget.', '',
         *lines, ''])
@@ -149,6 +168,7 @@ def table(rows: list, a, started: str) -> str:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--minutes', type=float, default=24.0, help='training budget per run (wall-clock minutes)')
+    p.add_argument('--until_flat', type=float, help='continue a run whose curve has not flattened, in steps of half --minutes, up to this many minutes')
     p.add_argument('--jobs', type=int, default=2, help='runs at a time')
     p.add_argument('--threads', type=int, default=1, help='torch threads per run')
     p.add_argument('--models', nargs='+', default=list(BASES), choices=list(BASES))
