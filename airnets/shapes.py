@@ -22,8 +22,8 @@ from .geometry import random_rotation
 # %% auto #0
 __all__ = ['SEG', 'GENERATORS', 'CATEGORIES', 'SHAPENET_SYNSETS', 'CSG_PARTS', 'MAX_ATTEMPTS', 'SHAPES_VERSION',
            'SPLIT_FRACTIONS', 'chair', 'table', 'bench', 'sofa', 'cabinet', 'airplane', 'car', 'vessel', 'lamp',
-           'display', 'telephone', 'loudspeaker', 'rifle', 'mug', 'vase', 'csg', 'shape_rng', 'make_shape', 'off_bytes',
-           'off_complete', 'plot_shapes', 'split_ids', 'make_shapes', 'make_shapes_cli']
+           'display', 'telephone', 'loudspeaker', 'rifle', 'mug', 'vase', 'csg', 'shape_rng', 'make_shape', 'sheet',
+           'off_bytes', 'off_complete', 'plot_shapes', 'split_ids', 'make_shapes', 'make_shapes_cli']
 
 # %% ../nbs/02_shapes.ipynb #1f4ea5b0
 SEG = 32  # default circular segments of round parts (24-48 in the generators)
@@ -578,12 +578,12 @@ def _surface_point(m:Manifold, rng) -> np.ndarray:
 def _placed_part(rng, at, size) -> Manifold:
     return _place(_csg_part(rng, str(rng.choice(CSG_PARTS)), size), random_rotation(rng), at)
 
-def _shell(rng, size) -> Manifold:
-    "A hollow part with a wall `t` thick, cut open by a box through one side"
+def _shell(rng, size, thickness=None) -> Manifold:
+    "A hollow part with a wall `t` thick (drawn from 0.02 to 0.06 unless given), cut open by a box through one side"
     kind = str(rng.choice(['box', 'cylinder', 'sphere', 'rounded box']))
     outer = _csg_part(rng, kind, size)
     b = outer.bounding_box(); ext = np.array(b[3:]) - np.array(b[:3])
-    t = float(rng.uniform(.02, .06))
+    t = float(rng.uniform(.02, .06)) if thickness is None else float(thickness)
     inner = outer.scale(tuple(float(max(e - 2 * t, e * .3) / e) for e in ext))
     cut = _box((2 * ext[0], 2 * ext[1], ext[2]), (0, 0, float(ext[2] * rng.uniform(.55, .85))))
     return outer - inner - cut
@@ -656,6 +656,31 @@ def _build(category, seed, index, normalize=True):
         if vf is not None: return trimesh.Trimesh(*vf, process=False), attempt
         why.append(reason)
     raise RuntimeError(f'{category} seed {seed} index {index}: no valid shape in {MAX_ATTEMPTS} draws ({"; ".join(why)})')
+
+# %% ../nbs/02_shapes.ipynb #ab446bc6
+def _bent_sheet(rng, t) -> Manifold:
+    "A sector of a cylindrical tube with a wall `t` thick: a sheet bent about one axis"
+    R, h, half = float(rng.uniform(.3, 1.)), float(rng.uniform(.3, 1.)), float(rng.uniform(.3, 1.2))   # radius, height, half angle
+    tube = _rod((0, 0, -h / 2), (0, 0, h / 2), R) - _rod((0, 0, -h), (0, 0, h), R - t)
+    x0 = R * np.cos(half)                                                  # keep the part of the tube with x > x0
+    return tube ^ _box((R + .1 - x0, 2.2 * R, 2 * h), ((R + .1 + x0) / 2, 0, 0))
+
+def sheet(rng:np.random.Generator) -> Manifold:
+    "A random thin-walled object: a plate, a tray or bowl, or a bent sheet, its wall 0.004 to 0.03 thick, with up to two parts attached"
+    t = float(np.exp(rng.uniform(np.log(.004), np.log(.03))))
+    kind = str(rng.choice(['plate', 'tray', 'bent']))
+    if kind == 'plate':
+        k = int(rng.integers(3, 9)); a = np.sort(rng.uniform(0, 2 * np.pi, k))
+        rad = rng.uniform(.3, .6) * rng.uniform(.6, 1, k)
+        m = _prism(np.stack([rad * np.cos(a), rad * np.sin(a)], 1), t)
+    elif kind == 'tray': m = _largest(_shell(rng, 1.0, t))
+    else: m = _bent_sheet(rng, t)
+    m = _place(m, random_rotation(rng), (0, 0, 0))
+    for _ in range(int(rng.integers(0, 3))):
+        m = _largest(m + _placed_part(rng, _surface_point(m, rng), float(rng.uniform(.15, .4))))
+    return m
+
+GENERATORS['sheet'] = sheet   # selectable by name; not one of the default `CATEGORIES`
 
 # %% ../nbs/02_shapes.ipynb #adc34ea3
 def off_bytes(mesh:trimesh.Trimesh, # a triangle mesh
