@@ -775,13 +775,15 @@ def make_shapes(out, # output folder (created)
                 workers:int=None, # processes; 0 or 1: in this process (default: min(cpus, 8))
                 progress:bool=True, # show a progress bar
                 csg:int=0, # random-CSG shapes (class `csg`) in addition to the `n` class shapes
+                sheet:int=0, # thin-walled shapes (class `sheet`) in addition
                ) -> dict: # summary: counts written / skipped / failed, split sizes, seconds
     "Write `n` procedural shapes as `<out>/<class>/shape_XXXX/mesh.off` plus `<out>/split.npz`; resumable"
     t0 = time.perf_counter()
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1: raise ValueError(f'n must be an integer >= 1, got {n!r}')
     shape_rng('chair', seed)   # validates the seed
     cats = _parse_categories(categories)
-    if isinstance(csg, bool) or not isinstance(csg, (int, np.integer)) or csg < 0: raise ValueError(f'csg must be an integer >= 0, got {csg!r}')
+    for name, v in (('csg', csg), ('sheet', sheet)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0: raise ValueError(f'{name} must be an integer >= 0, got {v!r}')
     if workers is None: workers = default_workers()
     if workers < 0: raise ValueError(f'workers must be >= 0, got {workers}')
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -795,7 +797,8 @@ def make_shapes(out, # output folder (created)
         raise ValueError(f'{out} holds a split.npz that airnets_make_shapes did not write (no shapes.json): use another folder')
     else: write_atomic(meta_path, (json.dumps(meta) + '\n').encode())
     counts = _counts(n, cats)
-    if csg: counts['csg'] = counts.get('csg', 0) + int(csg)
+    for name, v in (('csg', csg), ('sheet', sheet)):
+        if v: counts[name] = counts.get(name, 0) + int(v)
     items = [(c, k) for c, m in counts.items() for k in range(m)]
     todo = [(c, k) for c, k in items if not off_complete(out/c/f'shape_{k:04d}'/'mesh.off')]
     failed = {}
@@ -835,9 +838,10 @@ def make_shapes_cli(out:str='data/shapes', # output folder (make demo's data roo
                     categories:str=None, # comma-separated classes (default: all)
                     quiet:bool=False, # no progress bar
                     csg:int=0, # random-CSG shapes (class csg) in addition to the n class shapes
+                    sheet:int=0, # thin-walled shapes (class sheet) in addition
                    ):
     "Write the procedural shape dataset: <out>/<class>/<id>/mesh.off and <out>/split.npz"
-    try: s = make_shapes(out, n, seed, categories, workers, progress=not quiet, csg=csg)
+    try: s = make_shapes(out, n, seed, categories, workers, progress=not quiet, csg=csg, sheet=sheet)
     except ValueError as e: raise UsageError(str(e)) from None
     print(json.dumps(s, indent=1))
     return 1 if s['failed'] else 0
