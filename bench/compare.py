@@ -157,9 +157,10 @@ def table(rows: list, a, started: str) -> str:
     return '\n'.join([
         '# The four models at the same CPU budget', '',
         f'`{cmd.strip()}` (or `make compare`), started {started} on {platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()}).', '',
-        f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`'
+        f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`, '
+        f'input noise std {a.noise:g}'
         + (f'; a run whose curve had not flattened then went on in steps of {a.minutes / 2:g} minutes until it had, or up to {a.until_flat:g} minutes ("minutes": its training time)' if a.until_flat else '')
-        + f', input noise std {a.noise:g}, then reconstructed with MISE {a.mise_res} x {a.mise_steps} from its best validation epoch and evaluated on the {a.n_test} test shapes. '
+        + f'. Each was then reconstructed with MISE {a.mise_res} x {a.mise_steps} from its best validation epoch and evaluated on the {a.n_test} test shapes. '
         'Means over the test objects (an empty mesh counts 0 in IoU and F-score; Chamfer and NC over the non-empty ones); distances in units of the unit box. '
         '"not flat": the best validation epoch lies in the last third of the run, so its curve had not flattened within the budget.', '',
         *lines, ''])

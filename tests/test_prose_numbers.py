@@ -205,14 +205,15 @@ def test_readme_comparison_table(comparison):
     a = comparison['args']
     minutes = f"{a['minutes']:g}"
     assert_says(text, f"with {a['points'][0]} and {a['points'][1]} input points and input noise {a['noise']:g}, for {minutes} minutes each on one core",
-                f"on the {a['n_test']} test shapes (MISE {a['mise_res']} x {a['mise_steps']})", f'| epochs in {minutes} min |')
+                f"on the {a['n_test']} test shapes (MISE {a['mise_res']} x {a['mise_steps']})", '| minutes | epochs |')
+    if a.get('until_flat'): assert_says(text, f"in steps of {a['minutes'] / 2:g} minutes up to {a['until_flat']:g}")
     table = [[c.strip() for c in l.strip('|').split('|')] for l in text.splitlines() if re.match(r'\| \d', l)]
     rows = {(str(r['points']), r['model'].split(' (')[0]): r for r in comparison['rows']}
     assert len(table) == len(rows) and len({(c[0], c[1].split(' (')[0]) for c in table}) == len(rows)
     for cells in table:
         r, line = rows[cells[0], cells[1].split(' (')[0]], ' | '.join(cells)
         best = f"{r['best_epoch']}" + ('' if r['flattened'] else ' (not flat)')
-        assert cells[2:] == [str(r['epochs']), best, f"{r['iou']:.3f}", f"{r['chamfer_l1']:.4f}", f"{r['normals']:.3f}",
+        assert cells[2:] == [f"{r['minutes']:.0f}", str(r['epochs']), best, f"{r['iou']:.3f}", f"{r['chamfer_l1']:.4f}", f"{r['normals']:.3f}",
                              f"{r['f_score_10']:.3f}", f"{r['empty']}/{r['objects']}"], line
 
 def test_readme_comparison_prose(comparison):
