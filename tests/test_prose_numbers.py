@@ -261,3 +261,15 @@ def test_the_reference_schedule_and_the_baselines_learning_rate():
     assert all(b.lr_decay_interval is None for b in baselines)
     assert {b.lr for b in baselines} == {1e-4}
     assert_says(section(prose('index.ipynb'), '## The baselines'), "its baselines at lr 10⁻⁴")
+
+# ---------------------------------------------------------------------------------------------------------------------
+# the allocator settings: nbs/21's figures against bench/model_fast.md
+
+def test_allocator_figures():
+    text = (BENCH/'model_fast.md').read_text()
+    rows = {l.split('|')[1].strip().strip('`'): [c.strip() for c in l.strip().strip('|').split('|')]
+            for l in text.splitlines() if l.startswith('| ') and ('none' in l.split('|')[1] or '=' in l.split('|')[1])}
+    none, malloc = rows['none'], rows['MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=2147483647']
+    thp = rows['THP_MEM_ALLOC_ENABLE=1']
+    assert_says(prose('21_train.ipynb'), f"the step ran {malloc[4]} as fast, at a peak of {malloc[6]} against {none[6]}",
+                f"`THP_MEM_ALLOC_ENABLE=1` (2 MB pages for large tensors) {thp[4]}")
