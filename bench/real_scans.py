@@ -24,8 +24,10 @@ mesh is also counted: connected components, watertight or not, open (boundary) e
     python bench/real_scans.py [--meshes ../shared/meshes] [--work bench/results/real_scans] [--data DIR]
                                [--settings a,b,c] [--methods general,demo,poisson] [--limit N] [--timeout 900]
                                [--iou_points 100000] [--poisson_depth 8] [--poisson_trim 0] [--figure 3]
-                               [--overwrite] [--out bench/real_scans.md]
+                               [--overwrite] [--out bench/real_scans.md] [--weights LABEL=FILE ...]
 
+--weights LABEL=FILE (repeatable) adds a method LABEL that runs `airnets_reconstruct <cloud> -o <mesh> --model FILE`: a
+candidate weights file (an exported model, a training checkpoint) measured beside the shipped ones before it ships.
 --limit N takes the first N meshes (for development). Inputs, meshes, per-object run records (run.json) and scores
 (eval.json) stay in --work: a second run skips what is there, --overwrite redoes the reconstructions and scores.
 The tables (one per setting: method, meshes, mean and median IoU, mean Chamfer-L1, mean F@1%, seconds per object, mean
@@ -129,12 +131,13 @@ def ensure_open3d() -> str | None:
     return 'import open3d failed: ' + (lines[-1] if lines else f'exit {r.returncode}')
 
 
-def available_methods(methods: list) -> dict:
-    "method -> None (available) or the reason it is not"
+def available_methods(methods: list, weights: dict | None = None) -> dict:
+    "method -> None (available) or the reason it is not; `weights` (label -> file) are candidate files, checked by the caller"
     from airnets.pretrained import WEIGHTS_DIR
     out = {}
     for m in methods:
-        if m in AIRNET_MODELS: out[m] = None if (WEIGHTS_DIR/f'{m}.pt').is_file() else f'not available: no airnets/weights/{m}.pt'
+        if m in (weights or {}): out[m] = None
+        elif m in AIRNET_MODELS: out[m] = None if (WEIGHTS_DIR/f'{m}.pt').is_file() else f'not available: no airnets/weights/{m}.pt'
         else: out[m] = ensure_open3d()
     return out
 
@@ -226,7 +229,8 @@ def reconstruct(method: str, cloud: Path, out: Path, a) -> dict:
     from airnets.generate import MESH_FILE
     mesh = out/MESH_FILE
     for stale in (mesh, out/'eval.json', out/'eval.pkl'): stale.unlink(missing_ok=True)
-    if method in AIRNET_MODELS: cmd = [Path(sys.executable).parent/'airnets_reconstruct', cloud, '-o', mesh, '--model', method]
+    model = a.weights_files.get(method, method)  # a candidate's file, or a shipped model's name
+    if method in AIRNET_MODELS or method in a.weights_files: cmd = [Path(sys.executable).parent/'airnets_reconstruct', cloud, '-o', mesh, '--model', model]
     else: cmd = [sys.executable, Path(__file__).resolve(), '_poisson', cloud, mesh, '--depth', a.poisson_depth, '--trim', a.poisson_trim]
     r = run_timed(cmd, a.timeout, out/'reconstruct.log')
     ok = r['rc'] == 0 and mesh.is_file()
@@ -376,10 +380,20 @@ def main():
     p.add_argument('--figure', type=int, default=3, help='meshes in the figure (0: none)')
     p.add_argument('--overwrite', action='store_true', help='redo the reconstructions and scores that are there')
     p.add_argument('--out', default='bench/real_scans.md', help='the tables (markdown); the JSON and the PNG go beside it')
+    p.add_argument('--weights', action='append', default=[], metavar='LABEL=FILE',
+                   help='also measure airnets_reconstruct --model FILE as the method LABEL (repeatable)')
     a = p.parse_args()
+    a.weights_files = {}
+    for w in a.weights:
+        label, sep, file = w.partition('=')
+        if not sep or not label.isidentifier() or label in METHODS or label in a.weights_files:
+            p.error(f'--weights {w!r}: expected LABEL=FILE with a new name as LABEL (letters, digits, _; not {", ".join(METHODS)})')
+        if not Path(file).is_file(): p.error(f'--weights {w!r}: {file} is not a file')
+        a.weights_files[label] = str(Path(file).absolute())
     settings = [s.strip() for s in a.settings.split(',') if s.strip()]
     methods = [m.strip() for m in a.methods.split(',') if m.strip()]
     bad = [s for s in settings if s not in SETTINGS] + [m for m in methods if m not in METHODS]
+    methods += [m for m in a.weights_files if m not in methods]
     if bad or not settings or not methods: p.error(f"unknown or no settings/methods: {', '.join(bad) or '(none)'} (settings {', '.join(SETTINGS)}; methods {', '.join(METHODS)})")
     src = Path(a.meshes)
     if not src.is_dir(): print(f'real_scans: {src} is absent: nothing to measure (skipped)'); return
@@ -395,7 +409,7 @@ def main():
     shared = ROOT/'bench'/'results'/'shared_meshes'/'data'
     data = Path(a.data).absolute() if a.data else shared if shared.is_dir() else work/'data'
     print(f'{len(files)} mesh(es), prepared in {data}; work folder {work}', flush=True)
-    availability = available_methods(methods)
+    availability = available_methods(methods, a.weights_files)
     for m, why in availability.items():
         if why: print(f'{m}: {why}', flush=True)
     run = [m for m in methods if availability[m] is None]
@@ -427,7 +441,7 @@ def main():
     names = sorted({r['mesh'] for r in rows})
     doc = dict(command=command_line(), date=time.strftime('%Y-%m-%d %H:%M'), machine=dict(host=platform.node() or '?', cores=usable_cores(), cpu=cpu_model(), load=load),
                meshes=len(names), settings=settings, setting_specs={s: SETTINGS[s] for s in settings}, methods={m: availability[m] or 'ok' for m in methods},
-               options=dict(timeout=a.timeout, iou_points=a.iou_points, poisson_depth=a.poisson_depth, poisson_trim=a.poisson_trim, n_surface=100_000),
+               options=dict(timeout=a.timeout, iou_points=a.iou_points, poisson_depth=a.poisson_depth, poisson_trim=a.poisson_trim, n_surface=100_000, weights=a.weights_files),
                json=str(out.with_suffix('.json')), figure=None, minutes=(time.perf_counter() - t_start) / 60, summary=summary, rows=rows)
     if a.figure and names and run:
         from airnets.report import spread
