@@ -344,7 +344,9 @@ def markdown(doc: dict, availability: dict) -> str:
              + ('' if mc['load'] is None else f", load average {mc['load']:.1f} at the start") + ').', '',
              f"Point clouds drawn uniformly on the {doc['meshes']} meshes of `../shared/meshes` (normalised to a longest bounding-box edge of 1, "
              'seeded per mesh and setting). `general` and `demo`: `airnets_reconstruct <cloud> -o <mesh> --model <name>` at its defaults '
-             '(MISE 64 x 2; the model draws its own input size, training.pc_samples, from the cloud). `poisson`: Open3D, normals from the '
+             '(MISE grid: 64 x 2 for the global `demo`, which draws its own input size, training.pc_samples, from the cloud; for the crops '
+             'model `general`, refined until a cell is about the point spacing, 128 to 256 cells, with every input point used)'
+             + ''.join(f"; `{k}`: the same with `--model {v}`" for k, v in doc['options'].get('weights', {}).items()) + '. `poisson`: Open3D, normals from the '
              f"20 nearest neighbours oriented by consistent tangent planes, screened Poisson at depth {doc['options']['poisson_depth']}"
              + (', no density trimming' if not doc['options']['poisson_trim'] else f", vertices below the {doc['options']['poisson_trim']:g}-quantile of the density removed") + '. '
              'Each reconstruction runs in its own process: s/object is its wall time (start-up and model loading included), peak RSS its maximum '
