@@ -409,19 +409,15 @@ TiledField._crops_near, TiledField._confidence, TiledField._choose_signs = _crop
 # %% ../nbs/22_crops.ipynb #359f6a42
 def supported_components(mesh:trimesh.Trimesh, # a reconstruction in the cloud's frame
                          points:np.ndarray, # [M, 3] the input cloud, same frame
-                         radius:float, # how near an input point a component must come
-                         void_support:float=0.5, # the fraction of a void's area that must lie within `radius` of a point
+                         radius:float, # how near an input point a supported piece of surface lies, and how small a component may be (its bounding box's longest edge)
+                         support:float=0.5, # the fraction of a component's area that must lie within `radius` of a point
                         ) -> tuple[trimesh.Trimesh, int]: # the mesh without unsupported components, and how many were dropped
-    "Keep the connected components the cloud supports: each comes within `radius` of an input point, and a void (closed, negative volume) has `void_support` of its area that near"
+    "Keep the largest connected component, and the others the cloud supports: at least `radius` across, with at least `support` of the area (and some of it) within `radius` of an input point"
     if len(mesh.faces) == 0: return mesh, 0
     parts = mesh.split(only_watertight=False)
     tree = cKDTree(np.asarray(points, np.float64))
-    near = lambda x: np.isfinite(tree.query(x, distance_upper_bound=radius)[0])
-    def supported(part):
-        if not near(part.vertices).any(): return False
-        if not (part.is_watertight and part.volume < 0): return True
-        return part.area_faces[near(part.triangles_center)].sum() >= void_support * part.area
-    keep = [p for p in parts if supported(p)]
+    near = [p.area_faces[np.isfinite(tree.query(p.triangles_center, distance_upper_bound=radius)[0])].sum() for p in parts]
+    largest = int(np.argmax([p.area for p in parts]))
+    keep = [p for k, (p, a) in enumerate(zip(parts, near)) if k == largest or (np.ptp(p.vertices, 0).max() >= radius and a > 0 and a >= support * p.area)]
     if len(keep) == len(parts): return mesh, 0
-    out = trimesh.util.concatenate(keep) if keep else trimesh.Trimesh()
-    return out, len(parts) - len(keep)
+    return trimesh.util.concatenate(keep), len(parts) - len(keep)

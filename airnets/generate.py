@@ -30,8 +30,8 @@ __all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'MISE_RES', 'M
            'SUPPORT_RADIUS', 'GRID_BYTES_PER_NODE', 'experiment_config_file', 'TrainedModel', 'model_from_state',
            'load_experiment', 'load_checkpoint_file', 'load_trained', 'Generator', 'GenerationSummary', 'write_mesh',
            'generate_split', 'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs',
-           'model_inputs', 'point_spacing', 'mise_grid', 'closed_simplification', 'reconstruct_points',
-           'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
+           'model_inputs', 'point_spacing', 'mise_grid', 'support_radius', 'closed_simplification',
+           'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -342,7 +342,7 @@ def model_inputs(config:Config, # the model's config
     return voxelize_nearest(points, getattr(enc, 'resolution', 128)) if enc.type == 'ifnet' else points
 
 MISE_RES, MISE_STEPS = 64, 2   # MISE's grid for a global model (the reference's generation settings)
-CROPS_MISE_RES = 32            # a crops model's MISE root
+CROPS_MISE_RES = 32            # a crops model's smallest MISE root (a root of 32 to 63, refined 2 or 3 times)
 CROPS_FINEST = (128, 256)      # a crops model's finest MISE grid: about one cell per point spacing, within these bounds
 
 def point_spacing(points:np.ndarray, # [N, 3] a cloud (in its normalised frame)
@@ -360,14 +360,20 @@ def mise_grid(config:Config, # the model's config
               mise_res:int|None=None, # a root the user chose (None: the default)
               mise_steps:int|None=None, # refinement steps the user chose (None: the default)
              ) -> tuple[int, int]: # (root voxels per axis, refinement steps)
-    "MISE's grid: what the user chose; else 64 x 2 for a global model, and for a crops model a root of 32 refined until a cell is about the cloud's point spacing"
+    "MISE's grid: what the user chose; else 64 x 2 for a global model, and for a crops model about one cell per point spacing (a root of 32 to 63, refined)"
     if not config.data.crops: return mise_res or MISE_RES, MISE_STEPS if mise_steps is None else mise_steps
-    res = mise_res or CROPS_MISE_RES
-    if mise_steps is not None: return res, mise_steps
-    finest = np.clip(1 / max(point_spacing(normalize_points(points)[0]), 1e-9), *CROPS_FINEST)
-    return res, max(0, int(np.ceil(np.log2(finest / res) - 1e-9)))
+    if mise_res and mise_steps is not None: return mise_res, mise_steps
+    finest = float(np.clip(1 / max(point_spacing(normalize_points(points)[0]), 1e-9), *CROPS_FINEST))
+    if mise_res: return mise_res, max(0, int(np.ceil(np.log2(finest / mise_res) - 1e-9)))
+    steps = mise_steps if mise_steps is not None else max(0, int(np.floor(np.log2(finest / CROPS_MISE_RES) + 1e-9)))
+    return max(1, int(round(finest / 2 ** steps))), steps
 
-SUPPORT_RADIUS = 0.03  # a reconstructed component is kept when an input point lies this near it (units of the cloud's size)
+SUPPORT_RADIUS = 0.01  # the least support radius (units of the cloud's size): about two cells of the finest grid
+
+def support_radius(points:np.ndarray, # [N, 3] the cloud in its normalised frame
+                  ) -> float: # how near an input point a reconstructed surface counts as supported
+    "About the point spacing, and no less than `SUPPORT_RADIUS`: a supported surface lies this near the points over most of its area"
+    return max(point_spacing(points), SUPPORT_RADIUS)
 
 def closed_simplification(mesh:trimesh.Trimesh, # a mesh
                           n_faces:int|None, # the target (None or 0: no simplification)
@@ -395,7 +401,7 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
     else:
         inputs = draw_inputs(x, n_points or config.training.pc_samples, rng, source, warn)
         mesh, st = generator.extract(generator.decoder_fn(generator.encode(model_inputs(config, inputs))), simplify=False)
-    mesh, _ = supported_components(mesh, x, SUPPORT_RADIUS)
+    mesh, _ = supported_components(mesh, x, support_radius(x))
     mesh = closed_simplification(mesh, generator.simplify_nfaces)
     if len(mesh.vertices): mesh = trimesh.Trimesh(mesh.vertices * s + c, mesh.faces, process=False)
     return mesh, st
@@ -492,8 +498,8 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name (demo, general); default: the shipped 'demo'
                     cfg_file:str=None, # the config for --model
                     method:str='mise', # mise or mcubes
-                    mise_res:int=None, # MISE: root voxels per axis (default: 64 for a global model, 32 for a crops model)
-                    mise_steps:int=None, # MISE: refinement steps (default: 2 for a global model; for a crops model, until a cell is about the cloud's point spacing, 128 to 256 cells)
+                    mise_res:int=None, # MISE: root voxels per axis (default: 64 for a global model, 32 to 63 for a crops model)
+                    mise_steps:int=None, # MISE: refinement steps (default: 2 for a global model; for a crops model, 2 or 3, the root 32 to 63, so that a cell is about the cloud's point spacing, 128 to 256 cells)
                     mcubes_res:int=128, # mcubes: cells per axis
                     threshold:float=0.5, # occupancy probability of the surface
                     simplify_nfaces:int=None, # simplify to this many faces (default: 100000 for mise; 0: never)
@@ -507,7 +513,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     """Reconstruct a surface mesh from one point cloud file, in the file's own coordinates. A crops model (--model general) tiles the cloud with
     crops whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
     chosen so that a typical crop holds the 512 points the model takes (down to 4% of the cloud's size), so every input point is used and a
-    denser cloud gives more detail; its MISE grid is refined until a cell is about the cloud's point spacing. The output keeps the closed components that input points support."""
+    denser cloud gives more detail; its MISE grid is refined until a cell is about the cloud's point spacing. The output keeps the closed components that input points support: half of a component's area lies within about one point spacing of them."""
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')

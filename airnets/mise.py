@@ -157,7 +157,9 @@ def grid_to_mesh(grid:np.ndarray, # [R+1]^3 values on the lattice (from `mise_gr
     "Marching cubes on the padded grid, vertices mapped to the world"
     from skimage.measure import marching_cubes
     if grid.ndim != 3: raise ValueError(f'grid must be 3-D, got shape {list(grid.shape)}')
-    padded = np.pad(grid, 1, constant_values=np.asarray(-1e6, dtype=grid.dtype))
+    edge = np.pad(grid, 1, mode='edge')                          # each pad node's neighbour on the border
+    padded = np.where(edge > threshold, 2 * threshold - edge, edge).astype(grid.dtype)   # outside, mirrored about the level
+    padded[1:-1, 1:-1, 1:-1] = grid
     if not (padded.max() > threshold): return trimesh.Trimesh(np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64), process=False)
     v, f, _, _ = marching_cubes(padded, float(threshold), gradient_direction='ascent')
     v = box_size * ((v.astype(np.float64) - 1) / (np.asarray(grid.shape) - 1) - 0.5)
