@@ -412,12 +412,12 @@ def supported_components(mesh:trimesh.Trimesh, # a reconstruction in the cloud's
                          radius:float, # how near an input point a supported piece of surface lies, and how small a component may be (its bounding box's longest edge)
                          support:float=0.5, # the fraction of a component's area that must lie within `radius` of a point
                         ) -> tuple[trimesh.Trimesh, int]: # the mesh without unsupported components, and how many were dropped
-    "Keep the largest connected component, and the others the cloud supports: at least `radius` across, with at least `support` of the area (and some of it) within `radius` of an input point"
+    "Keep the connected component with the most supported area, and the others the cloud supports: at least `radius` across, with at least `support` of the area (and some of it) within `radius` of an input point"
     if len(mesh.faces) == 0: return mesh, 0
     parts = mesh.split(only_watertight=False)
     tree = cKDTree(np.asarray(points, np.float64))
     near = [p.area_faces[np.isfinite(tree.query(p.triangles_center, distance_upper_bound=radius)[0])].sum() for p in parts]
-    largest = int(np.argmax([p.area for p in parts]))
-    keep = [p for k, (p, a) in enumerate(zip(parts, near)) if k == largest or (np.ptp(p.vertices, 0).max() >= radius and a > 0 and a >= support * p.area)]
+    best = int(np.argmax(near))
+    keep = [p for k, (p, a) in enumerate(zip(parts, near)) if k == best or (np.ptp(p.vertices, 0).max() >= radius and a > 0 and a >= support * p.area)]
     if len(keep) == len(parts): return mesh, 0
     return trimesh.util.concatenate(keep), len(parts) - len(keep)

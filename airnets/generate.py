@@ -132,6 +132,7 @@ class Generator:
 
     def extract(self, fn, # a field: [P, 3] float32 points -> [P] logits (a decoder function, a `TiledField`, ...)
                 simplify:bool=True, # apply `simplify_nfaces`
+                seeds:np.ndarray|None=None, # MISE: [P, 3] points the surface passes near (a cloud's own points), whose cells are always refined
                ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh and the grid statistics
         "The surface of any occupancy field, with this generator's extraction settings"
         n = (self.mise_res << self.mise_steps) + 1
@@ -143,7 +144,7 @@ class Generator:
             v = fn(points); bar.update(len(points)); return v
         try:
             return extract_mesh(counted, self.method, self.mise_res, self.mise_steps, self.mcubes_res, self.logit, self.box_size,
-                                self.batch_points, self.simplify_nfaces if simplify else None, out=self._grid if self.method == 'mise' else None)
+                                self.batch_points, self.simplify_nfaces if simplify else None, out=self._grid if self.method == 'mise' else None, seeds=seeds)
         finally: bar.close()
 
     def generate(self, inputs) -> tuple[trimesh.Trimesh, GridStats]: # the mesh (empty if the occupancy never reaches the threshold) and the grid statistics
@@ -397,7 +398,7 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
     if config.data.crops:
         if n_points and n_points < len(x): x = x[rng.choice(len(x), n_points, replace=False)]
         field = TiledField(generator.model, x, config.training.pc_samples, seed=seed, batch_points=generator.batch_points)
-        mesh, st = generator.extract(field, simplify=False)
+        mesh, st = generator.extract(field, simplify=False, seeds=x)   # the surface passes near every point: no thin part is stepped over
     else:
         inputs = draw_inputs(x, n_points or config.training.pc_samples, rng, source, warn)
         mesh, st = generator.extract(generator.decoder_fn(generator.encode(model_inputs(config, inputs))), simplify=False)

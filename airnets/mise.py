@@ -15,7 +15,8 @@ from ._mise import MISE
 
 # %% auto #0
 __all__ = ['AIRNETS_BOX', 'EXTRACTION_BATCH_POINTS', 'SIMPLIFY_NFACES', 'lattice_to_world', 'probability_to_logit',
-           'ReferenceMISE', 'GridStats', 'mise_grid', 'dense_grid', 'grid_to_mesh', 'simplify_mesh', 'extract_mesh']
+           'ReferenceMISE', 'GridStats', 'world_to_cells', 'mise_grid', 'dense_grid', 'grid_to_mesh', 'simplify_mesh',
+           'extract_mesh']
 
 # %% ../nbs/30_mise.ipynb #b6845dd4
 AIRNETS_BOX = 1.02  # AIR-Nets' box size: the domain [-0.51, 0.51]^3 (ONet: 1.1)
@@ -44,6 +45,9 @@ class ReferenceMISE:
         s = 1 << depth
         self.voxels = [dict(loc=(i*s, j*s, k*s), level=0, children=None) for i, j, k in product(range(resolution_0), repeat=3)]
         self.nodes = {(i*s, j*s, k*s): None for i, j, k in product(range(resolution_0 + 1), repeat=3)}  # node -> value (None: unknown)
+        self.seeds = []   # fine cells refined to the finest level whatever the values (rule 5)
+
+    def seed(self, cells): self.seeds = sorted(set(map(tuple, np.asarray(cells, dtype=np.int64).reshape(-1, 3).tolist())))
 
     def leaf_of(self, cell:tuple) -> dict: # fine cell (lower corner) -> the leaf voxel holding it
         D, r0 = self.depth, self.resolution_0
@@ -66,8 +70,11 @@ class ReferenceMISE:
                 v = self.leaf_of(cell)
                 f = flags.setdefault(id(v), [v, False, False])
                 f[1] |= val >= self.threshold; f[2] |= val <= self.threshold
+        seeded = [self.leaf_of(c) for c in self.seeds]   # the leaves before this round's splits
         for v, pos, neg in flags.values():
             if pos and neg and v['level'] < self.depth and v['children'] is None: self._split(v)
+        for v in seeded:
+            if v['level'] < self.depth and v['children'] is None: self._split(v)
 
     def _split(self, v):
         h = 1 << (self.depth - v['level'] - 1)
@@ -116,6 +123,14 @@ def _evaluate(fn, points:np.ndarray, batch_points:int) -> np.ndarray:
         out[i:i + batch_points] = v
     return out
 
+def world_to_cells(points:np.ndarray, # [P, 3] world points
+                   resolution:int, # R: cells per axis of the lattice
+                   box_size:float=AIRNETS_BOX, # the lattice spans [-box_size/2, box_size/2]^3
+                  ) -> np.ndarray: # [Q, 3] int64 lower corners of the fine cells holding the points inside the box (each once)
+    "The fine cells that hold the points: the inverse of `lattice_to_world`, rounded down"
+    c = np.floor((np.asarray(points, dtype=np.float64) / box_size + 0.5) * resolution).astype(np.int64)
+    return np.unique(c[((c >= 0) & (c < resolution)).all(1)], axis=0)
+
 def mise_grid(fn, # batched function: [P, 3] float32 world points -> [P] values (numpy or torch), > threshold inside
               resolution_0:int=64, # root voxels per axis (AIR-Nets: 64)
               depth:int=2, # refinement steps: the grid has resolution_0 * 2**depth cells per axis
@@ -124,10 +139,12 @@ def mise_grid(fn, # batched function: [P, 3] float32 world points -> [P] values 
               batch_points:int=EXTRACTION_BATCH_POINTS, # points per call of `fn`
               dtype=np.float32, # of the returned grid
               out:np.ndarray|None=None, # an array to fill (reused across shapes)
+              seeds:np.ndarray|None=None, # [P, 3] world points the surface is known to pass near: their cells are refined to the finest level
              ) -> tuple[np.ndarray, GridStats]: # values on the [R+1]^3 lattice, and what was evaluated
-    "Values of `fn` on the fine lattice, evaluated only where MISE refines"
+    "Values of `fn` on the fine lattice, evaluated only where MISE refines (and in the cells of `seeds`)"
     t0, tf = time.perf_counter(), 0.0
     m, rounds = MISE(resolution_0, depth, threshold), []
+    if seeds is not None and len(seeds): m.seed(world_to_cells(seeds, m.resolution, box_size))
     while len(q := m.query()):
         p = lattice_to_world(q, m.resolution, box_size)
         t = time.perf_counter(); v = _evaluate(fn, p, batch_points); tf += time.perf_counter() - t
@@ -191,9 +208,10 @@ def extract_mesh(fn, # batched function: [P, 3] float32 world points -> [P] valu
                  batch_points:int=EXTRACTION_BATCH_POINTS, # points per call of `fn`
                  simplify_nfaces:int|None=None, # simplify to this many faces (the reference: 100,000); None: keep all
                  out:np.ndarray|None=None, # MISE: a grid array to reuse across shapes
+                 seeds:np.ndarray|None=None, # MISE: [P, 3] world points the surface passes near, whose cells are always refined
                 ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh (possibly empty) and what was evaluated
     "The surface {fn = threshold} as a triangle mesh"
-    if method == 'mise': grid, st = mise_grid(fn, mise_res, mise_steps, threshold, box_size, batch_points, out=out)
+    if method == 'mise': grid, st = mise_grid(fn, mise_res, mise_steps, threshold, box_size, batch_points, out=out, seeds=seeds)
     elif method == 'mcubes': grid, st = dense_grid(fn, mcubes_res, box_size, batch_points)
     else: raise ValueError(f"method must be 'mise' or 'mcubes', got {method!r}")
     mesh = grid_to_mesh(grid, threshold, box_size)

@@ -54,6 +54,7 @@ cdef class MISE:
     cdef int64_t first_unknown         # every node before it is known
     cdef int64_t n_known
     cdef vector[int64_t] to_split      # level * 2**40 + voxel index, collected while flagging
+    cdef vector[int64_t] seeds         # fine cells (x, y, z, ...) whose leaves are split at every round, whatever the values
 
     def __init__(self, int resolution_0, # voxels per axis at the coarsest level (64 for AIR-Nets, 32 for ONet)
                  int depth, # refinement steps: the fine lattice has resolution_0 * 2**depth cells per axis
@@ -171,14 +172,29 @@ cdef class MISE:
         cdef size_t i
         self.to_split.clear()
         if self.depth == 0: return
+        cdef size_t c
         with nogil:
             for p in range(n):     # known[p]: 0 unknown, 1 known, 2 known and settled (only level-`depth` leaves around it)
                 if self.known[p] == 1 and self._flag_node(p) == 0: self.known[p] = 2
+            for c in range(0, self.seeds.size(), 3):   # a seeded cell's leaf splits as if the surface crossed it
+                self._flag(0, self.seeds[c], self.seeds[c], self.seeds[c + 1], self.seeds[c + 1], self.seeds[c + 2], self.seeds[c + 2], BOTH)
         for i in range(self.to_split.size()):
             if self.vox[self.lvl_off[self.to_split[i] >> 40] + (self.to_split[i] & ((<int64_t>1 << 40) - 1))] & STATE == LEAF:
                 self._split(<int>(self.to_split[i] >> 40), self.to_split[i] & ((<int64_t>1 << 40) - 1))
 
     # ---------------------------------------------------------------- the public cycle
+    def seed(self, cells): # [P, 3] integer lower corners of fine cells, each in [0, R)
+        "Refine the leaves holding these fine cells down to the finest level whatever the values (call before the first `update`): where the surface is known to pass, near the input points, a part thinner than a coarse cell is not stepped over"
+        cdef cnp.ndarray a = np.ascontiguousarray(cells, dtype=np.int64)
+        if a.ndim != 2 or a.shape[1] != 3: raise ValueError(f'cells must have shape [P, 3], got {list(np.shape(cells))}')
+        if a.shape[0] and (a.min() < 0 or a.max() >= self.resolution): raise ValueError(f'cells must lie in [0, {self.resolution}), got {a.min()} .. {a.max()}')
+        if self.rounds: raise ValueError('seed before the first update')
+        a = np.unique(a, axis=0)
+        cdef int64_t[:, ::1] q = a
+        cdef int64_t i
+        for i in range(q.shape[0]):
+            self.seeds.push_back(q[i, 0]); self.seeds.push_back(q[i, 1]); self.seeds.push_back(q[i, 2])
+
     def query(self): # -> [P, 3] int64 lattice coordinates of the nodes still to evaluate (empty: done)
         "The registered nodes without a value, in registration order"
         cdef int64_t n = <int64_t>self.val.size(), p, m = 0
