@@ -7,6 +7,8 @@ Semantics (those of ONet's libmise): a fine lattice of R = resolution_0 * 2**dep
 known node flags each leaf voxel whose closure holds it ("has a value >= threshold" / "has a value <= threshold");
 leaves of level < depth with both flags are split into 8 and the 27 nodes of their 3x3x3 sub-lattice are registered
 (those not yet registered start unknown). `query` returns the unknown nodes; the loop ends when it returns none.
+One addition of ours: fine cells given to `seed` before the first update are treated at every round as if both flags
+were set, so their leaves are split down to the finest level whatever the values (without seeds: libmise's results).
 
 How this file differs from libmise in bookkeeping, not in results: voxel states live in one dense byte array per
 level (absent / leaf / split, plus the two flags), so finding the leaf that holds a fine cell is at most `depth`
