@@ -30,7 +30,7 @@ def load_model(name_or_path=None, # a shipped model's name ('general', 'demo'), 
 def _warn(message): warnings.warn(message, stacklevel=3)
 
 def reconstruct(points, # [N, 3] points (array-like), a trimesh.PointCloud, or a mesh (its vertices), in any units and position
-                model=None, # a model from `load_model`, or what `load_model` takes; None: the shipped default (general where it ships)
+                model=None, # a model from `load_model`, or what `load_model` takes; None: the shipped default (`checkpoints.DEFAULT_MODEL`)
                 n_points:int|None=None, # input points to use (default: all of them for a crops model; a global model draws its training.pc_samples)
                 seed:int=0, # seed of the draw
                 drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing

@@ -81,7 +81,7 @@ def load_checkpoint_file(path, # a checkpoint file
     else: raise UsageError(f'{path} holds no config (a reference checkpoint?): give --cfg_file, e.g. airnet300')
     return TrainedModel(model_from_state(state, config, path, device), config, Path(path), checkpoint_label(path))
 
-def load_trained(model=None, # a shipped model's name, a checkpoint file or an experiment folder; None: the shipped default (general where it ships, else demo)
+def load_trained(model=None, # a shipped model's name, a checkpoint file or an experiment folder; None: the shipped default (`DEFAULT_MODEL`)
                  cfg_file=None, # the config of a checkpoint file that holds none (the reference's)
                  device='cpu', # where the model goes
                 ) -> TrainedModel:
