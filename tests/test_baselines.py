@@ -107,7 +107,7 @@ def test_baseline_generates_and_evaluates_through_the_clis(trained, generated, n
     assert sum(s > 0 for s in sizes) >= 3, sizes                       # most shapes give a surface after a minute of training
     for m in meshes:
         v = np.asarray(trimesh.load(m, process=False).vertices)
-        if len(v): assert np.abs(v).max() <= 0.51 + 1e-6                # inside the generation box
+        if len(v): assert np.abs(v).max() <= 0.51 + 1.02 / 64 / 2 + 1e-4   # inside the generation box, or a shape's closing cap half a cell (of 64) beyond it
     r = run('airnets.evaluate:evaluate_cli', '-generation_path', gen, '-data_type', 'ifnet', *SMALL_EVAL, '--quiet', cwd=trained)
     assert r.returncode == 0, r.stdout + r.stderr
     r = run('airnets.evaluate:evaluate_gather_cli', '-generation_path', gen, '-data_type', 'ifnet', cwd=trained)

@@ -212,9 +212,14 @@ def test_ctrl_c_in_reconstruct_says_nothing_was_written(room):
         fields = Path(f'/proc/{p.pid}/stat').read_text().rsplit(')', 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
     deadline = time.time() + 240
-    while p.poll() is None and cpu_seconds() < 6 and time.time() < deadline: time.sleep(0.2)   # past the imports (about 3 s), early in the work
-    p.send_signal(signal.SIGINT)
-    out, err = p.communicate(timeout=300)
+    while p.poll() is None and cpu_seconds() < 8 and time.time() < deadline: time.sleep(0.2)   # past the imports (about 3 s), early in the work
+    # a signal that lands while a library is still being imported can be swallowed there (trimesh's optional imports catch
+    # BaseException), as a user's first Ctrl-C might be: press it again, as a user would, until the command stops
+    for _ in range(6):
+        p.send_signal(signal.SIGINT)
+        try: out, err = p.communicate(timeout=5); break
+        except subprocess.TimeoutExpired: continue
+    else: out, err = p.communicate(timeout=300)
     assert p.returncode == 130 and err.strip().splitlines()[-1] == 'airnets_reconstruct: interrupted; nothing was written', err
     assert not (work/'cloud4.off').exists()
 
