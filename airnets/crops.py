@@ -21,9 +21,10 @@ from .mise import EXTRACTION_BATCH_POINTS
 from .datasets import SeededDataset, read_boundary_samples, read_points_npy, read_split
 
 # %% auto #0
-__all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'SIGN_REACH', 'SIGN_PROBES', 'crop_scale',
-           'to_crop_frame', 'in_cube', 'crop_stride', 'draw_crop_inputs', 'normalize_cloud', 'CropDataset',
-           'blend_weight', 'TiledField', 'agreement_signs', 'supported_components']
+__all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'SIGN_REACH', 'SIGN_PROBES', 'POSE_CROPS',
+           'MAX_POSES', 'crop_scale', 'to_crop_frame', 'in_cube', 'crop_stride', 'draw_crop_inputs', 'normalize_cloud',
+           'CropDataset', 'blend_weight', 'TiledField', 'agreement_signs', 'ensemble_poses', 'pose_rotations',
+           'PoseEnsemble', 'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
@@ -405,6 +406,52 @@ def _choose_signs(self, probes:int=SIGN_PROBES, # probes around each crop
     self.n_flipped = int((self.sign < 0).sum())
 
 TiledField._crops_near, TiledField._confidence, TiledField._choose_signs = _crops_near, _confidence, _choose_signs
+
+# %% ../nbs/22_crops.ipynb #5104ee3b
+POSE_CROPS = 300   # the crops a cloud's poses may use together: fewer crops per pose, more poses
+MAX_POSES = 3      # the most poses a cloud is read in
+
+def ensemble_poses(n_crops:int, # the crops of one pose (`len(TiledField(...))`)
+                   budget:int=POSE_CROPS, # the crops all poses may use together
+                   most:int=MAX_POSES, # the most poses
+                  ) -> int: # how many poses to read the cloud in
+    "As many poses as the budget of crops allows, from 1 to `most`"
+    return int(np.clip(budget // max(int(n_crops), 1), 1, most))
+
+def pose_rotations(k:int, # the number of poses
+                   seed:int=0, # seed of the rotations
+                  ) -> np.ndarray: # [k, 3, 3] the identity, then k - 1 rotations drawn uniformly
+    "The poses an ensemble reads a cloud in: the cloud as given first"
+    rng = np.random.default_rng(seed)
+    return np.stack([np.eye(3)] + [random_rotation(rng) for _ in range(k - 1)])
+
+class PoseEnsemble:
+    "The mean logit of the tiled fields of a cloud in several poses (rotations about the frame's origin)"
+    def __init__(self, model:nn.Module, # a model trained on crops, in eval mode
+                 points:np.ndarray, # [M, 3] the cloud in its normalised frame
+                 n_inputs:int, # points the model takes per crop
+                 poses:int|None=None, # how many poses (None: `ensemble_poses` of the first pose's crops)
+                 seed:int=0, # seed of the rotations and of each pose's draws
+                 **kwargs, # the rest of `TiledField`'s arguments
+                ):
+        points = np.asarray(points, np.float64)
+        first = TiledField(model, points, n_inputs, seed=seed, **kwargs)
+        k = int(poses) if poses else ensemble_poses(len(first))
+        if k < 1: raise ValueError(f'poses must be >= 1, got {poses}')
+        self.rotations = pose_rotations(k, seed)
+        self.fields = [first] + [TiledField(model, points @ r.T, n_inputs, seed=seed + i, **kwargs)
+                                 for i, r in enumerate(self.rotations[1:], 1)]
+
+    def __len__(self): return sum(len(f) for f in self.fields)  # the crops of all poses
+
+    def __call__(self, q:np.ndarray, # [P, 3] float32 queries in the normalised frame
+                ) -> np.ndarray: # [P] float32 logits
+        "The mean of every pose's field at the query turned with its cloud"
+        q = np.asarray(q, np.float32)
+        total = self.fields[0](q).astype(np.float64)
+        for r, f in zip(self.rotations[1:], self.fields[1:]): total += f(q @ r.T.astype(np.float32))
+        return (total / len(self.fields)).astype(np.float32)
+
 
 # %% ../nbs/22_crops.ipynb #359f6a42
 def supported_components(mesh:trimesh.Trimesh, # a reconstruction in the cloud's frame

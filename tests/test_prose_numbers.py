@@ -273,3 +273,13 @@ def test_allocator_figures():
     thp = rows['THP_MEM_ALLOC_ENABLE=1']
     assert_says(prose('21_train.ipynb'), f"the step ran {malloc[4]} as fast, at a peak of {malloc[6]} against {none[6]}",
                 f"`THP_MEM_ALLOC_ENABLE=1` (2 MB pages for large tensors) {thp[4]}")
+
+# ---------------------------------------------------------------------------------------------------------------------
+# airnets_reconstruct's help: the crops model's input size and the most poses a sparse cloud is read in
+
+def test_reconstruct_help_numbers():
+    from airnets.config import load_config
+    from airnets.crops import MAX_POSES
+    from airnets.generate import reconstruct_cli
+    doc = ' '.join(reconstruct_cli.__doc__.split())
+    assert_says(doc, f'holds the {load_config("general").training.pc_samples} points the model takes', f'up to {MAX_POSES} poses')
