@@ -14,9 +14,9 @@ import trimesh
 from ._mise import MISE
 
 # %% auto #0
-__all__ = ['AIRNETS_BOX', 'EXTRACTION_BATCH_POINTS', 'SIMPLIFY_NFACES', 'lattice_to_world', 'probability_to_logit',
-           'ReferenceMISE', 'GridStats', 'world_to_cells', 'mise_grid', 'dense_grid', 'grid_to_mesh', 'simplify_mesh',
-           'extract_mesh']
+__all__ = ['AIRNETS_BOX', 'EXTRACTION_BATCH_POINTS', 'LEVEL_GAP', 'SIMPLIFY_NFACES', 'lattice_to_world', 'probability_to_logit',
+           'ReferenceMISE', 'GridStats', 'world_to_cells', 'mise_grid', 'dense_grid', 'lift_off_level', 'grid_to_mesh',
+           'simplify_mesh', 'extract_mesh']
 
 # %% ../nbs/30_mise.ipynb #b6845dd4
 AIRNETS_BOX = 1.02  # AIR-Nets' box size: the domain [-0.51, 0.51]^3 (ONet: 1.1)
@@ -166,14 +166,40 @@ def dense_grid(fn, # batched function as for `mise_grid`
         t = time.perf_counter(); grid[i:i + len(q)] = _evaluate(fn, lattice_to_world(q, resolution, box_size), batch_points); tf += time.perf_counter() - t
     return grid.reshape(n, n, n), GridStats(resolution, [n ** 3], tf, time.perf_counter() - t0)
 
+# %% ../nbs/30_mise.ipynb #3b4f6ea3
+LEVEL_GAP = 1e-4   # a node's value stays at least this fraction of its largest difference to a neighbour off the level
+
+def lift_off_level(grid:np.ndarray, # [R+1]^3 values on the lattice
+                   level:float=0.0, # the level set
+                   gap:float=LEVEL_GAP, # the least distance to the level, as a fraction of the node's largest difference to a neighbour
+                  ) -> np.ndarray: # the grid (a copy where a value moved), no node within gap of the level
+    "Move the values that (nearly) equal the level off it, to the side they are on: marching cubes then puts no vertex at a node"
+    d = np.abs(grid - level)
+    near = np.argwhere(d <= 2 * gap * d.max())   # a neighbour's difference is at most twice the largest |value - level|
+    if not len(near): return grid
+    v = grid[tuple(near.T)].astype(np.float64)
+    spread = np.zeros(len(near))
+    for axis in range(3):
+        for step in (-1, 1):
+            nb = near.copy(); nb[:, axis] += step
+            ok = (nb[:, axis] >= 0) & (nb[:, axis] < grid.shape[axis])
+            spread[ok] = np.maximum(spread[ok], np.abs(grid[tuple(nb[ok].T)] - v[ok]))
+    move = np.abs(v - level) < gap * spread
+    if not move.any(): return grid
+    out = grid.copy()
+    out[tuple(near[move].T)] = level + np.where(v[move] >= level, 1, -1) * gap * spread[move]
+    return out
+
+
 # %% ../nbs/30_mise.ipynb #587caca4
 def grid_to_mesh(grid:np.ndarray, # [R+1]^3 values on the lattice (from `mise_grid` or `dense_grid`)
                  threshold:float=0.0, # the level set
                  box_size:float=AIRNETS_BOX, # the lattice spans [-box_size/2, box_size/2]^3
                 ) -> trimesh.Trimesh: # the surface in world coordinates, outward faces (empty if the grid never crosses the threshold)
-    "Marching cubes on the padded grid, vertices mapped to the world"
+    "Marching cubes on the padded grid, no node on the level, vertices mapped to the world"
     from skimage.measure import marching_cubes
     if grid.ndim != 3: raise ValueError(f'grid must be 3-D, got shape {list(grid.shape)}')
+    grid = lift_off_level(grid, threshold)
     edge = np.pad(grid, 1, mode='edge')                          # each pad node's neighbour on the border
     padded = np.where(edge > threshold, 2 * threshold - edge, edge).astype(grid.dtype)   # outside, mirrored about the level
     padded[1:-1, 1:-1, 1:-1] = grid
