@@ -408,7 +408,7 @@ def _choose_signs(self, probes:int=SIGN_PROBES, # probes around each crop
 TiledField._crops_near, TiledField._confidence, TiledField._choose_signs = _crops_near, _confidence, _choose_signs
 
 # %% ../nbs/22_crops.ipynb #5104ee3b
-POSE_CROPS = 300   # the crops a cloud's poses may use together: fewer crops per pose, more poses
+POSE_CROPS = 500   # the crops a cloud's poses may use together: fewer crops per pose, more poses
 MAX_POSES = 3      # the most poses a cloud is read in
 
 def ensemble_poses(n_crops:int, # the crops of one pose (`len(TiledField(...))`)

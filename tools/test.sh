@@ -42,6 +42,6 @@ bash tools/build_docs.sh
 echo "== pytest"
 # where Chromium could be installed the browser test must run, not skip
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && export DOCS_TEST_STRICT=1
-set +e; python -m pytest tests -q -rs --durations=15; rc=$?; set -e
+set +e; python -m pytest tests -q -rs --durations=40; rc=$?; set -e
 [ $rc -eq 5 ] && { echo "pytest collected no tests"; exit 1; }
 exit $rc
