@@ -34,7 +34,7 @@ def reconstruct(points, # [N, 3] points (array-like), a trimesh.PointCloud, or a
                 n_points:int|None=None, # input points to use (default: all of them for a crops model; a global model draws its training.pc_samples)
                 seed:int=0, # seed of the draw
                 drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
-                poses:int|None=None, # a crops model: the poses the cloud is read in, their fields averaged (default: 1 to 5 by the crop count)
+                poses:int|None=None, # a crops model: the poses the cloud is read in, their fields averaged (default: 1 to `crops.MAX_POSES` by the crop count)
                 device:str='auto', # where a model loaded here goes: auto, cpu, cuda or cuda:N
                 cfg_file=None, # the config of a reference checkpoint given as `model`
                 **extraction, # the Generator's options: method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces

@@ -434,10 +434,10 @@ class PoseEnsemble:
                  seed:int=0, # seed of the rotations and of each pose's draws
                  **kwargs, # the rest of `TiledField`'s arguments
                 ):
+        if poses is not None and int(poses) < 1: raise ValueError(f'poses must be >= 1, got {poses}')
         points = np.asarray(points, np.float64)
         first = TiledField(model, points, n_inputs, seed=seed, **kwargs)
         k = int(poses) if poses else ensemble_poses(len(first))
-        if k < 1: raise ValueError(f'poses must be >= 1, got {poses}')
         self.rotations = pose_rotations(k, seed)
         self.fields = [first] + [TiledField(model, points @ r.T, n_inputs, seed=seed + i, **kwargs)
                                  for i, r in enumerate(self.rotations[1:], 1)]

@@ -391,7 +391,7 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
                        seed:int=0, # seed of the draws
                        source='points', # for messages
                        warn=print, # where warnings go
-                       poses:int|None=None, # a crops model: the poses the cloud is read in (None: `ensemble_poses`, 1 to 5 by the crop count)
+                       poses:int|None=None, # a crops model: the poses the cloud is read in (None: `ensemble_poses`, 1 to `MAX_POSES` by the crop count)
                       ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh in the points' coordinates, and the grid statistics
     "Normalise, reconstruct (tiled by crops in one or more poses for a crops model), keep the components the points support, simplify, map back"
     x, c, s = normalize_points(points)
@@ -507,7 +507,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     simplify_nfaces:int=None, # simplify to this many faces (default: 100000 for mise; 0: never)
                     batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                     n_points:int=None, # input points to use (default: all of them for a crops model such as general; a global model such as demo draws its training.pc_samples)
-                    poses:int=None, # a crops model: read the cloud in this many poses and average the fields (default: 1 to 5, more for fewer crops)
+                    poses:int=None, # a crops model: read the cloud in this many poses and average the fields (default: 1 to 3, more for fewer crops)
                     seed:int=0, # seed of the draw
                     drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                     device:str='auto', # auto, cpu, cuda or cuda:N

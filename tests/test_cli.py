@@ -150,3 +150,10 @@ def test_an_unknown_flag_is_a_usage_error(flag, tmp_path):
 def test_an_unknown_flag_is_a_usage_error_in_process(flag, tmp_path):
     code, _, err = in_process('airnets_evaluate_gather', flag, 'x', cwd=tmp_path)
     assert code == 2 and 'unrecognized arguments' in err, err
+
+def test_reconstruct_refuses_a_pose_count_below_one(tmp_path):
+    "--poses 0 is refused at once, in one line, before the cloud is read or anything is written"
+    code, _, err = in_process('airnets_reconstruct', tmp_path/'in.ply', '-o', tmp_path/'out.ply', '--poses', 0)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and '--poses must be >= 1, got 0' in lines[0], err
+    assert list(tmp_path.iterdir()) == []

@@ -283,3 +283,5 @@ def test_reconstruct_help_numbers():
     from airnets.generate import reconstruct_cli
     doc = ' '.join(reconstruct_cli.__doc__.split())
     assert_says(doc, f'holds the {load_config("general").training.pc_samples} points the model takes', f'up to {MAX_POSES} poses')
+    from fastcore.docments import docments
+    assert_says(docments(reconstruct_cli)['poses'], f'(default: 1 to {MAX_POSES}, more for fewer crops)')
