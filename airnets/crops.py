@@ -22,9 +22,9 @@ from .datasets import SeededDataset, read_boundary_samples, read_points_npy, rea
 
 # %% auto #0
 __all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'SIGN_REACH', 'SIGN_PROBES', 'POSE_CROPS',
-           'MAX_POSES', 'crop_scale', 'to_crop_frame', 'in_cube', 'crop_stride', 'draw_crop_inputs', 'normalize_cloud',
-           'CropDataset', 'blend_weight', 'TiledField', 'agreement_signs', 'ensemble_poses', 'pose_rotations',
-           'PoseEnsemble', 'supported_components']
+           'MAX_POSES', 'EMPTY_DROP', 'EMPTY_FROM', 'crop_scale', 'to_crop_frame', 'in_cube', 'crop_stride',
+           'draw_crop_inputs', 'normalize_cloud', 'CropDataset', 'blend_weight', 'TiledField', 'agreement_signs',
+           'ensemble_poses', 'pose_rotations', 'PoseEnsemble', 'EmptySpacePrior', 'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
@@ -451,6 +451,40 @@ class PoseEnsemble:
         total = self.fields[0](q).astype(np.float64)
         for r, f in zip(self.rotations[1:], self.fields[1:]): total += f(q @ r.T.astype(np.float32))
         return (total / len(self.fields)).astype(np.float32)
+
+
+# %% ../nbs/22_crops.ipynb #0edb3208
+EMPTY_DROP = 2.0    # how much the prior lowers a logit far from every point
+EMPTY_FROM = 0.15   # the least distance (units of the cloud's size) at which the prior starts
+
+class EmptySpacePrior:
+    "A field lowered far from the points: unchanged within r0 of a point, lowered linearly to `drop` at 2 r0 and beyond"
+    def __init__(self, field, # a field: [P, 3] float32 points -> [P] logits (a `PoseEnsemble`, a `TiledField`, ...)
+                 points:np.ndarray, # [M, 3] the cloud, in the field's frame
+                 spacing:float, # the cloud's point spacing s
+                 drop:float=EMPTY_DROP, # the most the logit is lowered, delta
+                 least:float=EMPTY_FROM, # the least start r_min
+                ):
+        points = np.asarray(points, np.float64)
+        self.field, self.drop = field, float(drop)
+        self.start = r0 = max(2 * float(spacing), float(least))
+        self.h = h = r0 / 4
+        self.origin = points.min(0) - 2 * r0 - h               # the grid reaches 2 r0 beyond the points: its border lies where the prior is full
+        n = np.ceil((points.max(0) + 2 * r0 + h - self.origin) / h).astype(int) + 1
+        g = self.origin + np.stack(np.meshgrid(*[np.arange(k) * h for k in n], indexing='ij'), -1).reshape(-1, 3)
+        d = cKDTree(points).query(g, distance_upper_bound=2 * r0)[0]   # inf beyond 2 r0
+        self.ramp = np.clip(d / r0 - 1, 0, 1).reshape(n).astype(np.float32)
+
+    def lowering(self, q:np.ndarray, # [P, 3] queries
+                ) -> np.ndarray: # [P] how much the prior lowers the logit there, 0 to drop
+        "The prior's term, interpolated linearly from the grid (the grid's border value beyond it)"
+        u = (np.asarray(q, np.float64) - self.origin) / self.h
+        return self.drop * ndimage.map_coordinates(self.ramp, u.T, order=1, mode='nearest')
+
+    def __call__(self, q:np.ndarray, # [P, 3] float32 queries
+                ) -> np.ndarray: # [P] float32 logits
+        "The field minus the prior's term"
+        return (self.field(q) - self.lowering(q)).astype(np.float32)
 
 
 # %% ../nbs/22_crops.ipynb #359f6a42

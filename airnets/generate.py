@@ -19,7 +19,7 @@ from .cli import Summary, UsageError, check_data_type, command, default_root, pa
 from .checkpoints import (CheckpointError, MESH_FILE, checkpoint_label, checkpoint_path, choose_checkpoint, default_pretrained,
                                  generation_dir, load_halves, pretrained_path, read_weights)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
-from .crops import PoseEnsemble, normalize_cloud, supported_components
+from .crops import EmptySpacePrior, PoseEnsemble, normalize_cloud, supported_components
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
 from .mise import AIRNETS_BOX, EXTRACTION_BATCH_POINTS, SIMPLIFY_NFACES, GridStats, extract_mesh, probability_to_logit, simplify_mesh
@@ -393,12 +393,13 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
                        warn=print, # where warnings go
                        poses:int|None=None, # a crops model: the poses the cloud is read in (None: `ensemble_poses`, 1 to `MAX_POSES` by the crop count)
                       ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh in the points' coordinates, and the grid statistics
-    "Normalise, reconstruct (tiled by crops in one or more poses for a crops model), keep the components the points support, simplify, map back"
+    "Normalise, reconstruct (tiled by crops in one or more poses for a crops model, empty space far from the points), keep the components the points support, simplify, map back"
     x, c, s = normalize_points(points)
     rng = np.random.default_rng(seed)
     if config.data.crops:
         if n_points and n_points < len(x): x = x[rng.choice(len(x), n_points, replace=False)]
         field = PoseEnsemble(generator.model, x, config.training.pc_samples, poses, seed=seed, batch_points=generator.batch_points)
+        field = EmptySpacePrior(field, x, point_spacing(x))   # weak guesses far from every point are empty space
         mesh, st = generator.extract(field, simplify=False, seeds=x)   # the surface passes near every point: no thin part is stepped over
     else:
         inputs = draw_inputs(x, n_points or config.training.pc_samples, rng, source, warn)
@@ -517,7 +518,9 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     crops whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
     chosen so that a typical crop holds the 512 points the model takes (down to 4% of the cloud's size), so every input point is used and a
     denser cloud gives more detail; a sparse cloud, tiled by few crops, is read in up to 3 poses (rotations of the cloud) whose fields
-    are averaged (--poses); its MISE grid is refined until a cell is about the cloud's point spacing. The output keeps the closed components that input points support: half of a component's area lies within about one point spacing of them."""
+    are averaged (--poses); its MISE grid is refined until a cell is about the cloud's point spacing. Far from every point (beyond
+    two point spacings, and at least 15% of the cloud's size) space is taken to be empty unless the model is sure of
+    the opposite: the field is lowered there, by up to a logit of 2. The output keeps the closed components that input points support: half of a component's area lies within about one point spacing of them."""
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')

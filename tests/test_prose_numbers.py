@@ -279,9 +279,10 @@ def test_allocator_figures():
 
 def test_reconstruct_help_numbers():
     from airnets.config import load_config
-    from airnets.crops import MAX_POSES
+    from airnets.crops import EMPTY_DROP, EMPTY_FROM, MAX_POSES
     from airnets.generate import reconstruct_cli
     doc = ' '.join(reconstruct_cli.__doc__.split())
-    assert_says(doc, f'holds the {load_config("general").training.pc_samples} points the model takes', f'up to {MAX_POSES} poses')
+    assert_says(doc, f'holds the {load_config("general").training.pc_samples} points the model takes', f'up to {MAX_POSES} poses',
+                f"at least {EMPTY_FROM:.0%} of the cloud's size", f'by up to a logit of {EMPTY_DROP:g}')
     from fastcore.docments import docments
     assert_says(docments(reconstruct_cli)['poses'], f'(default: 1 to {MAX_POSES}, more for fewer crops)')
