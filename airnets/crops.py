@@ -109,6 +109,7 @@ class CropDataset(SeededDataset):
                  noise=(0.0, 0.01), # the input noise's std: uniform in this range
                  anisotropy:float=1.33, # axis scales from [1/a, a] after the rotation
                  rotate:bool=True, # rotate each object at random
+                 thinning=(1.0, 1.0), # the fraction of a crop's own points kept: log-uniform in this range (1, 1: all)
                  surface_file:str='surface_30000_samples.npy', # the input samples
                  repeats:int=1, # crops per object and epoch
                  seed=None, # seed of the dataset's Generator
@@ -121,6 +122,8 @@ class CropDataset(SeededDataset):
         if not 0 < self.density[0] <= self.density[1]: raise ValueError(f'density must be a range 0 < lo <= hi, got {list(density)}')
         if not 0 <= self.noise[0] <= self.noise[1]: raise ValueError(f'noise must be a range 0 <= lo <= hi, got {list(noise)}')
         if self.anisotropy < 1: raise ValueError(f'anisotropy must be >= 1, got {anisotropy}')
+        self.thinning = tuple(map(float, thinning))
+        if not 0 < self.thinning[0] <= self.thinning[1] <= 1: raise ValueError(f'thinning must be a range 0 < lo <= hi <= 1, got {list(thinning)}')
         self.surface_file = surface_file
         self.items = read_split(self.split_file, mode)
         if not self.items: raise DataFormatError(f"{self.split_file}: the '{mode}' list is empty")
@@ -157,6 +160,9 @@ class CropDataset(SeededDataset):
             if sum(m.sum() for m in cells): break
         else: cells = [np.ones(len(p), bool) for p in pts]   # never seen in practice; the whole object supervises
         cube = cloud[in_cube(cloud, center, CONTEXT * t)]
+        if self.thinning[0] < 1:   # a crop sparser than its stride (no draw at all when thinning is off: the streams of earlier runs stay)
+            keep = np.exp(self.rng.uniform(*np.log(self.thinning)))
+            cube = cube[self.rng.choice(len(cube), max(1, int(round(keep * len(cube)))), replace=False)]
         x = draw_crop_inputs(cube, self.n_inputs, self.rng)
         sd = self.rng.uniform(*self.noise)
         if sd > 0: x = x + sd * self.rng.standard_normal(x.shape)
