@@ -206,7 +206,10 @@ def test_ctrl_c_in_reconstruct_says_nothing_was_written(room):
     sphere = np.random.default_rng(4).normal(size=(20_000, 3))
     np.save(work/'cloud4.npy', (sphere / np.linalg.norm(sphere, axis=1, keepdims=True)).astype(np.float32))
     # the crops model on 20,000 points at 512 cells: tens of seconds of work, mostly in Python-level loops that a signal interrupts at once
-    p = subprocess.Popen([sys.executable, '-c', 'from airnets.generate import reconstruct_cli; reconstruct_cli()', str(work/'cloud4.npy'),
+    # the child starts with Ctrl-C's default handler, as in a terminal: a job that a non-interactive shell puts in the
+    # background inherits SIGINT ignored, and Python then installs no handler (which is the shell's choice, not the command's)
+    p = subprocess.Popen([sys.executable, '-c', 'import signal; signal.signal(signal.SIGINT, signal.default_int_handler); '
+                          'from airnets.generate import reconstruct_cli; reconstruct_cli()', str(work/'cloud4.npy'),
                           '-o', str(work/'cloud4.off'), '--model', 'general', '-mise_res', '64', '-mise_steps', '3'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV, cwd=work)
     def cpu_seconds():   # the child's CPU time: a loaded machine slows the wall clock, not the work done before the signal
         fields = Path(f'/proc/{p.pid}/stat').read_text().rsplit(')', 1)[1].split()
