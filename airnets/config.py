@@ -74,6 +74,10 @@ class Data(Section):
     def _same_length(self):
         if len(self.sample_sigmas) != len(self.sample_distribution) or not self.sample_sigmas:
             raise ValueError(f'sample_sigmas {self.sample_sigmas} and sample_distribution {self.sample_distribution} must be non-empty and of equal length')
+        for key, top in (('crop_density', None), ('crop_noise', None), ('crop_thinning', 1.0)):
+            lo, hi = getattr(self, key)
+            if lo > hi or (top is not None and hi > top):
+                raise ValueError(f'{key} {[lo, hi]} must be a range [low, high] with low <= high' + (f' <= {top:g}' if top is not None else ''))
         return self
 
 # %% ../nbs/20_config.ipynb #ddbfe77c
