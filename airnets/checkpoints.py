@@ -164,7 +164,7 @@ def pretrained_path(name:str='demo', # a shipped model's name
     if not p.is_file(): raise CheckpointError(f'no shipped weights called {name!r} in {WEIGHTS_DIR} (shipped: {", ".join(pretrained_names()) or "none"}); `make weights` builds demo.pt')
     return p
 
-DEFAULT_MODEL = 'demo'   # what airnets_reconstruct uses when no model is named
+DEFAULT_MODEL = 'general'   # what airnets_reconstruct uses when no model is named
 
 def default_pretrained() -> str: # the shipped model used when none is named
     return DEFAULT_MODEL if DEFAULT_MODEL in pretrained_names() else pretrained_names()[0]

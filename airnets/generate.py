@@ -498,7 +498,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     exp_name:str=None, # a trained experiment in <exp_root>
                     checkpoint:int=None, # its epoch (default: the best, else the newest)
                     ckpt_name:str=None, # or a checkpoint file in its checkpoints/
-                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name (demo, general); default: the shipped 'demo'
+                    model:str=None, # or a checkpoint file anywhere (ours carry their config; the reference's need --cfg_file), or a shipped model's name (general, demo); default: the shipped 'general'
                     cfg_file:str=None, # the config for --model
                     method:str='mise', # mise or mcubes
                     mise_res:int=None, # MISE: root voxels per axis (default: 64 for a global model, 32 to 63 for a crops model)

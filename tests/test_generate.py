@@ -218,18 +218,21 @@ def test_generate_onet_data(work):
     assert x.shape == (64, 3) and max_nn_distance(x, onet_cloud) < 1e-6            # the inputs are points of pointcloud.npz
 
 def test_reconstruct_with_the_shipped_weights(work, cloud):
-    "no -exp_name and no --model: the weights in the package; --model demo names them; the mesh lies on the input points"
+    "no -exp_name and no --model: the default shipped weights (general); --model general names them, --model demo the other; the meshes lie on the input points"
     d, pts = cloud
-    r = reconstruct(d/'scan.ply', '-o', d/'shipped.ply', '-mise_res', 32, cwd=work)
-    assert r.returncode == 0 and 'weights/demo.pt' in r.stdout, r.stdout + r.stderr
-    r2 = reconstruct(d/'scan.ply', '-o', d/'shipped2.ply', '-mise_res', 32, '--model', 'demo', cwd=work)
+    r = reconstruct(d/'scan.ply', '-o', d/'shipped.ply', '-mise_res', 16, '-mise_steps', 2, cwd=work)
+    assert r.returncode == 0 and 'weights/general.pt' in r.stdout, r.stdout + r.stderr
+    r2 = reconstruct(d/'scan.ply', '-o', d/'shipped2.ply', '-mise_res', 16, '-mise_steps', 2, '--model', 'general', cwd=work)
     assert r2.returncode == 0, r2.stdout + r2.stderr
     m = trimesh.load(d/'shipped.ply', process=False)
     np.testing.assert_array_equal(m.vertices, trimesh.load(d/'shipped2.ply', process=False).vertices)
+    r3 = reconstruct(d/'scan.ply', '-o', d/'demo.ply', '-mise_res', 32, '--model', 'demo', cwd=work)
+    assert r3.returncode == 0 and 'weights/demo.pt' in r3.stdout, r3.stdout + r3.stderr
     from scipy.spatial import cKDTree
-    # the shipped model has learned shapes: its surface lies near the points, both ways (mean distance < 4% of the object's size; measured 1.4% and 2.6%
-    # at 128^3; a blob filling the bounding box is about 10% away)
-    assert cKDTree(pts).query(m.vertices)[0].mean() < 0.04 * SCALE and cKDTree(m.vertices).query(pts)[0].mean() < 0.04 * SCALE
+    # both shipped models have learned shapes: their surfaces lie near the points, both ways (mean distance < 4% of the object's size; demo
+    # measured 1.4% and 2.6% at 128^3; a blob filling the bounding box is about 10% away)
+    for mesh in (m, trimesh.load(d/'demo.ply', process=False)):
+        assert cKDTree(pts).query(mesh.vertices)[0].mean() < 0.04 * SCALE and cKDTree(mesh.vertices).query(pts)[0].mean() < 0.04 * SCALE
     for args, message in ((['--model', 'nope'], "no shipped weights called 'nope'"), (['--model', 'demo', '-exp_name', 'tiny'], 'not both')):
         r = reconstruct(d/'scan.ply', '-o', d/'x.ply', *args, cwd=work)
         assert r.returncode == 2 and message in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr

@@ -172,7 +172,19 @@ def test_pretrained_page(shipped, demo, demo_parameters):
                 f"test shapes of {shipped['classes']} ShapeNet-like classes) for {round(i['training_minutes'])} minutes",
                 f"it has seen {shipped['train']} simple shapes", f"from {shipped['train']} shapes and {round(i['training_minutes'])} minutes of training")
     assert_says(prose('51_tutorial_your_scan.ipynb'), f"has seen only {shipped['train']} procedural shapes",
-                f'The shipped model takes {c.training.pc_samples} points')
+                f'The global `demo` model (`--model demo`) instead takes {c.training.pc_samples} points of the whole cloud',
+                f"one encoding of\n{c.training.pc_samples} points for the whole object")
+
+def test_default_model_prose():
+    "the default is the crops model general, and what the prose says of it holds for its file"
+    from airnets.checkpoints import default_pretrained, pretrained_path
+    from airnets.pretrained import load_pretrained
+    g = load_pretrained('general')
+    assert default_pretrained() == 'general' and g.config.data.crops
+    assert_says(prose('51_tutorial_your_scan.ipynb'), f'a typical crop holds the {g.config.training.pc_samples} points the model takes',
+                'uses the shipped `general` model (`airnets/weights/general.pt`')
+    text = section(prose('index.ipynb'), '## Reconstruct your own scan')
+    assert_says(text, f"(`airnets/weights/general.pt`, {pretrained_path('general').stat().st_size / 1e6:.1f} MB)")
 
 @pytest.fixture(scope='module')
 def shared_meshes():
