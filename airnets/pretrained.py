@@ -86,14 +86,14 @@ def reexport_weights(src, # a slim weights file (shipped or exported)
                      out, # the file to write (.pt), not `src`
                      data:str|None=None, # new words for info['data'] (default: keep the file's)
                      bench=None, # a bench/real_scans.py JSON measured with these weights: becomes info['real_scans']
-                     bench_method:str|None=None, # the method's name in that JSON (default: the output file's name)
+                     bench_method:str|None=None, # the method's name in that JSON (default: the name of the file read, e.g. general)
                     ) -> Path:
     "A copy of a slim weights file with its data and benchmark scores renewed, tensors and config untouched"
     if same_file(out, src): raise UsageError(f'-o {out} is the weights file being read: write a new file, then move it into place')
     state = read_weights(src, ('encoder_state_dict', 'decoder_state_dict', 'config', 'info'), 'a slim weights file')
     info = dict(state['info'])
     if data is not None: info['data'] = data
-    if bench is not None: info['real_scans'] = bench_rows(bench, bench_method or Path(out).stem)
+    if bench is not None: info['real_scans'] = bench_rows(bench, bench_method or Path(src).stem)
     info['renewed'] = time.strftime('%Y-%m-%d')
     return write_atomic(out, lambda f: torch.save({**state, 'info': info}, f))
 
@@ -105,7 +105,7 @@ def export_weights_cli(exp_name:str=None, # the experiment in <exp_root>
                        data:str=None, # what it was trained on, in words (with --weights: default, the file's own)
                        exp_root:str='experiments', # the folder of the experiments
                        bench:str=None, # a bench/real_scans.py JSON measured with these weights, for info['real_scans']
-                       bench_method:str=None, # the method's name in it (default: the output file's name)
+                       bench_method:str=None, # the method's name in it (default: the output file's name; with --weights, that file's)
                        weights:str=None, # instead of an experiment: a slim weights file whose data and scores to renew
                       ):
     "Write an experiment's checkpoint (or a weights file, renewed) as a slim weights file (what the package ships)"

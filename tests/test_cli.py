@@ -157,3 +157,25 @@ def test_reconstruct_refuses_a_pose_count_below_one(tmp_path):
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and '--poses must be >= 1, got 0' in lines[0], err
     assert list(tmp_path.iterdir()) == []
+
+def test_export_weights_renews_a_weights_file(tmp_path):
+    "--weights FILE: one line and exit 2 for a wrong use, never a write over the input; a good call copies the tensors and renews the rows"
+    import json, shutil, torch
+    from airnets.checkpoints import pretrained_path, read_weights
+    src = tmp_path/'general.pt'; shutil.copy(pretrained_path('general'), src)
+    before = src.read_bytes()
+    bench = tmp_path/'rs.json'
+    bench.write_text(json.dumps({'command': 'x', 'date': 'd', 'meshes': 2, 'setting_specs': {'a': {'points': 300, 'noise': 0.0}},
+                                 'summary': {'a': {'general': {'iou_mean': 0.5}}}}))
+    for args, words in (([], 'one of -exp_name'), (['--weights', src, '-exp_name', 'x'], 'one of -exp_name'),
+                        (['--weights', src], 'is the weights file being read'), (['--weights', tmp_path/'none.pt'], 'no such checkpoint'),
+                        (['--weights', src, '--bench', src], 'cannot be read as JSON')):
+        out = src if words == 'is the weights file being read' else tmp_path/'new.pt'
+        code, _, err = in_process('airnets_export_weights', '-o', out, *args)
+        assert code == 2 and words in err and len(err.strip().splitlines()) == 1, (args, err)
+    assert src.read_bytes() == before and not (tmp_path/'new.pt').exists()
+    code, out, err = in_process('airnets_export_weights', '--weights', src, '-o', tmp_path/'new.pt', '--bench', bench)
+    assert code == 0 and 'real scans: a' in out, out + err
+    a, b = (read_weights(p) for p in (src, tmp_path/'new.pt'))
+    assert all(torch.equal(a['decoder_state_dict'][k], v) for k, v in b['decoder_state_dict'].items()) and a['config'] == b['config']
+    assert b['info']['real_scans']['settings'] == {'a': {'points': 300, 'noise': 0.0, 'iou_mean': 0.5}} and b['info']['data'] == a['info']['data']
