@@ -1,7 +1,7 @@
 """Local reconstruction end to end with the shipped general model: equivariance to translation and scale, one connected
 surface from a cloud with a dense and a sparse half, closed output without unsupported components, and millions of
 points with bounded memory. The dense-and-sparse test is expected to fail (xfail, not strict) until a general model has
-learnt crops sparser than their stride (today: 17 pieces, closed, the sparse half swollen past the box); it passes by itself once it does. The box test holds since the
+learnt crops sparser than their stride (the shipped general today: 14 pieces, closed, the sparse half swollen past the box); it passes by itself once it does. The box test holds since the
 general model was fine-tuned with thin-walled shapes."""
 import os, resource, subprocess, sys
 from pathlib import Path
