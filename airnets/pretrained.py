@@ -27,7 +27,8 @@ def load_pretrained(name:str|None=None, # a shipped model's name (default: `defa
                     device='cpu', # where the model goes
                    ) -> TrainedModel:
     "A shipped model, ready for `Generator`"
-    p = pretrained_path(name or default_pretrained())
+    name = name or default_pretrained()
+    p = pretrained_path(name)
     state = read_weights(p, ('encoder_state_dict', 'decoder_state_dict', 'config', 'info'), 'a shipped weights file')
     config = config_from_dict(state['config'], f'{p} (its config)')
     return TrainedModel(model_from_state(state, config, p, device), config, p, name)
