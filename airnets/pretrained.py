@@ -19,17 +19,19 @@ from .generate import TrainedModel, experiment_config_file, model_from_state
 from .cli import UsageError, command
 
 # %% auto #0
-__all__ = ['SCORE_KEYS', 'load_pretrained', 'pretrained_info', 'export_weights', 'bench_rows', 'reexport_weights',
+__all__ = ['SLIM_KEYS', 'SCORE_KEYS', 'load_pretrained', 'pretrained_info', 'export_weights', 'bench_rows', 'reexport_weights',
            'export_weights_cli']
 
 # %% ../nbs/32_pretrained.ipynb #e93246c2
+SLIM_KEYS = ('encoder_state_dict', 'decoder_state_dict', 'config', 'info')  # what a slim weights file holds, and all it holds
+
 def load_pretrained(name:str|None=None, # a shipped model's name (default: `default_pretrained()`, what airnets_reconstruct uses)
                     device='cpu', # where the model goes
                    ) -> TrainedModel:
     "A shipped model, ready for `Generator`"
     name = name or default_pretrained()
     p = pretrained_path(name)
-    state = read_weights(p, ('encoder_state_dict', 'decoder_state_dict', 'config', 'info'), 'a shipped weights file')
+    state = read_weights(p, SLIM_KEYS, 'a shipped weights file')
     config = config_from_dict(state['config'], f'{p} (its config)')
     return TrainedModel(model_from_state(state, config, p, device), config, p, name)
 
@@ -91,7 +93,9 @@ def reexport_weights(src, # a slim weights file (shipped or exported)
                     ) -> Path:
     "A copy of a slim weights file with its data and benchmark scores renewed, tensors and config untouched"
     if same_file(out, src): raise UsageError(f'-o {out} is the weights file being read: write a new file, then move it into place')
-    state = read_weights(src, ('encoder_state_dict', 'decoder_state_dict', 'config', 'info'), 'a slim weights file')
+    state = read_weights(src, SLIM_KEYS, 'a slim weights file')
+    if set(state) - set(SLIM_KEYS):  # a training checkpoint (optimizer, scheduler): exported from its experiment, never copied whole
+        raise CheckpointError(f"{src}: not a slim weights file (it also holds {', '.join(sorted(set(state) - set(SLIM_KEYS)))}): export a training run with -exp_name")
     info = dict(state['info'])
     if data is not None: info['data'] = data
     if bench is not None: info['real_scans'] = bench_rows(bench, bench_method or Path(src).stem)
@@ -111,6 +115,7 @@ def export_weights_cli(exp_name:str=None, # the experiment in <exp_root>
                       ):
     "Write an experiment's checkpoint (or a weights file, renewed) as a slim weights file (what the package ships)"
     if not out or bool(exp_name) == bool(weights): raise UsageError('-o OUT and one of -exp_name (an experiment) or --weights (a weights file) are required')
+    if weights and not Path(weights).is_file(): raise UsageError(f'--weights {weights}: no such file')
     try: check_writable(out)
     except NotWritable as e: raise UsageError(f'-o {e}') from None
     try: p = (reexport_weights(weights, out, data, bench, bench_method) if weights else

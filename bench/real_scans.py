@@ -25,9 +25,13 @@ mesh is also counted: connected components, watertight or not, open (boundary) e
                                [--settings a,b,c] [--methods general,demo,poisson] [--limit N] [--timeout 900]
                                [--iou_points 100000] [--poisson_depth 8] [--poisson_trim 0] [--figure 3]
                                [--overwrite] [--out bench/real_scans.md] [--weights LABEL=FILE ...]
+                               [--flags "LABEL=FLAGS" ...]
 
 --weights LABEL=FILE (repeatable) adds a method LABEL that runs `airnets_reconstruct <cloud> -o <mesh> --model FILE`: a
 candidate weights file (an exported model, a training checkpoint) measured beside the shipped ones before it ships.
+--flags "LABEL=FLAGS" (repeatable) adds airnets_reconstruct flags to an AIR-Net method's command, e.g.
+`--weights thr6=airnets/weights/general.pt --flags "thr6=--threshold 0.6"` measures an inference setting of the shipped
+general model as its own method.
 --limit N takes the first N meshes (for development). Inputs, meshes, per-object run records (run.json) and scores
 (eval.json) stay in --work: a second run skips what is there, --overwrite redoes the reconstructions and scores.
 The tables (one per setting: method, meshes, mean and median IoU, mean Chamfer-L1, mean F@1%, seconds per object, mean
@@ -230,7 +234,8 @@ def reconstruct(method: str, cloud: Path, out: Path, a) -> dict:
     mesh = out/MESH_FILE
     for stale in (mesh, out/'eval.json', out/'eval.pkl'): stale.unlink(missing_ok=True)
     model = a.weights_files.get(method, method)  # a candidate's file, or a shipped model's name
-    if method in AIRNET_MODELS or method in a.weights_files: cmd = [Path(sys.executable).parent/'airnets_reconstruct', cloud, '-o', mesh, '--model', model]
+    if method in AIRNET_MODELS or method in a.weights_files:
+        cmd = [Path(sys.executable).parent/'airnets_reconstruct', cloud, '-o', mesh, '--model', model, *a.method_flags.get(method, [])]
     else: cmd = [sys.executable, Path(__file__).resolve(), '_poisson', cloud, mesh, '--depth', a.poisson_depth, '--trim', a.poisson_trim]
     r = run_timed(cmd, a.timeout, out/'reconstruct.log')
     ok = r['rc'] == 0 and mesh.is_file()
@@ -346,7 +351,8 @@ def markdown(doc: dict, availability: dict) -> str:
              'seeded per mesh and setting). `general` and `demo`: `airnets_reconstruct <cloud> -o <mesh> --model <name>` at its defaults '
              '(MISE grid: 64 x 2 for the global `demo`, which draws its own input size, training.pc_samples, from the cloud; for the crops '
              'model `general`, refined until a cell is about the point spacing, 128 to 256 cells, with every input point used)'
-             + ''.join(f"; `{k}`: the same with `--model {v}`" for k, v in doc['options'].get('weights', {}).items()) + '. `poisson`: Open3D, normals from the '
+             + ''.join(f"; `{k}`: the same with `--model {v}`" for k, v in doc['options'].get('weights', {}).items())
+             + ''.join(f"; `{k}` with `{' '.join(v)}`" for k, v in doc['options'].get('flags', {}).items()) + '. `poisson`: Open3D, normals from the '
              f"20 nearest neighbours oriented by consistent tangent planes, screened Poisson at depth {doc['options']['poisson_depth']}"
              + (', no density trimming' if not doc['options']['poisson_trim'] else f", vertices below the {doc['options']['poisson_trim']:g}-quantile of the density removed") + '. '
              'Each reconstruction runs in its own process: s/object is its wall time (start-up and model loading included), peak RSS its maximum '
@@ -384,6 +390,8 @@ def main():
     p.add_argument('--out', default='bench/real_scans.md', help='the tables (markdown); the JSON and the PNG go beside it')
     p.add_argument('--weights', action='append', default=[], metavar='LABEL=FILE',
                    help='also measure airnets_reconstruct --model FILE as the method LABEL (repeatable)')
+    p.add_argument('--flags', action='append', default=[], metavar='LABEL=FLAGS',
+                   help="extra airnets_reconstruct flags for the AIR-Net method LABEL, e.g. 'thr6=--threshold 0.6' (repeatable)")
     a = p.parse_args()
     a.weights_files = {}
     for w in a.weights:
@@ -392,6 +400,12 @@ def main():
             p.error(f'--weights {w!r}: expected LABEL=FILE with a new name as LABEL (letters, digits, _; not {", ".join(METHODS)})')
         if not Path(file).is_file(): p.error(f'--weights {w!r}: {file} is not a file')
         a.weights_files[label] = str(Path(file).absolute())
+    a.method_flags = {}
+    for f in a.flags:
+        label, sep, rest = f.partition('=')
+        if not sep or label not in set(AIRNET_MODELS) | set(a.weights_files) or label in a.method_flags or not rest.strip():
+            p.error(f'--flags {f!r}: expected LABEL=FLAGS for one AIR-Net method ({", ".join([*AIRNET_MODELS, *a.weights_files])}), once each')
+        a.method_flags[label] = shlex.split(rest)
     settings = [s.strip() for s in a.settings.split(',') if s.strip()]
     methods = [m.strip() for m in a.methods.split(',') if m.strip()]
     bad = [s for s in settings if s not in SETTINGS] + [m for m in methods if m not in METHODS]
@@ -443,7 +457,7 @@ def main():
     names = sorted({r['mesh'] for r in rows})
     doc = dict(command=command_line(), date=time.strftime('%Y-%m-%d %H:%M'), machine=dict(host=platform.node() or '?', cores=usable_cores(), cpu=cpu_model(), load=load),
                meshes=len(names), settings=settings, setting_specs={s: SETTINGS[s] for s in settings}, methods={m: availability[m] or 'ok' for m in methods},
-               options=dict(timeout=a.timeout, iou_points=a.iou_points, poisson_depth=a.poisson_depth, poisson_trim=a.poisson_trim, n_surface=100_000, weights=a.weights_files),
+               options=dict(timeout=a.timeout, iou_points=a.iou_points, poisson_depth=a.poisson_depth, poisson_trim=a.poisson_trim, n_surface=100_000, weights=a.weights_files, flags=a.method_flags),
                json=str(out.with_suffix('.json')), figure=None, minutes=(time.perf_counter() - t_start) / 60, summary=summary, rows=rows)
     if a.figure and names and run:
         from airnets.report import spread

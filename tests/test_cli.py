@@ -168,7 +168,7 @@ def test_export_weights_renews_a_weights_file(tmp_path):
     bench.write_text(json.dumps({'command': 'x', 'date': 'd', 'meshes': 2, 'setting_specs': {'a': {'points': 300, 'noise': 0.0}},
                                  'summary': {'a': {'general': {'iou_mean': 0.5}}}}))
     for args, words in (([], 'one of -exp_name'), (['--weights', src, '-exp_name', 'x'], 'one of -exp_name'),
-                        (['--weights', src], 'is the weights file being read'), (['--weights', tmp_path/'none.pt'], 'no such checkpoint'),
+                        (['--weights', src], 'is the weights file being read'), (['--weights', tmp_path/'none.pt'], 'none.pt: no such file'),
                         (['--weights', src, '--bench', src], 'cannot be read as JSON')):
         out = src if words == 'is the weights file being read' else tmp_path/'new.pt'
         code, _, err = in_process('airnets_export_weights', '-o', out, *args)
