@@ -336,12 +336,12 @@ def _attn_fwd(L:Tensor, # [B, N, K, d] contiguous logits, overwritten with the s
     v = F.pad(v1, (0, 0, 0, L.shape[2] - v1.shape[2]))
     return (L * (v if v2 is None else v + v2)).sum(-2)
 
-def _attn_bwd(w, v1, v2, out, g): # weights, values as in `_attn_fwd`, its output and the output's gradient
-    "The gradients of `_attn_fwd` w.r.t. the logits and the values: w*g*(v - out) and w*g"
-    if _ops is not None: return _ops.attn_bwd(w, v1, v2, out, g)
+def _attn_bwd(w, v1, v2, out, g): # weights (overwritten), values as in `_attn_fwd`, its output and the output's gradient
+    "The gradients of `_attn_fwd` w.r.t. the logits, w*g*(v - out) written over `w`, and the values, w*g"
+    if _ops is not None: return w, _ops.attn_bwd(w, v1, v2, out, g)
     v = F.pad(v1, (0, 0, 0, w.shape[2] - v1.shape[2]))
     gv = w * g[:, :, None]
-    return gv * ((v if v2 is None else v + v2) - out[:, :, None]), gv
+    return w.copy_(gv * ((v if v2 is None else v + v2) - out[:, :, None])), gv
 
 def _relu_bwd_sumk(gt, t): # gt: gradient of t = relu(...), masked in place; returns its sum over K
     if _ops is not None: return _ops.relu_bwd_sumk(gt, t)
@@ -369,13 +369,30 @@ def _weight_grad(g:Tensor, # [R, O] output gradients, one row per pair
     return torch.ops.aten.convolution_backward(g4, x4, g.new_empty(O, K, 1, 1), None, [1, 1], [0, 0], [1, 1], False,
                                                [0, 0], 1, [False, True, False])[1].view(O, K)
 
+_ROWS = 16384  # rows per block of the in-place products below: a [_ROWS, d] temporary instead of an [R, d] one
+
+def _linear_over_(x:Tensor, # [R, K] rows, overwritten with the result
+                  w:Tensor, # [K, K] a square weight
+                 ) -> Tensor: # x, now x @ w.T
+    "`x @ w.T` written over `x`, a block of rows at a time (a row's result needs that row only): no [R, K] buffer"
+    for c in x.split(_ROWS): c.copy_(_linear(c, w))
+    return x
+
+def _add_linear_(acc:Tensor, # [R, O] accumulated in place
+                 x:Tensor, # [R, K]
+                 w:Tensor, # [O, K]
+                ) -> Tensor: # acc, now acc + x @ w.T
+    "`acc += x @ w.T`, a block of rows at a time: no [R, O] temporary"
+    for a, c in zip(acc.split(_ROWS), x.split(_ROWS)): a.add_(_linear(c, w))
+    return acc
+
 class _SplitLinear(torch.autograd.Function):
-    "`x @ W_i.T` for several `W_i` as one product forward; backward piece by piece, accumulating x's gradient in place"
+    "`x @ W_i.T` for several `W_i`, one product each (a piece that is used up is freed); backward piece by piece, x's gradient accumulated in place"
     @staticmethod
     def forward(ctx, x, *ws):
         ctx.save_for_backward(x, *ws)
-        y = _linear(x.reshape(-1, x.shape[-1]), torch.cat(ws))
-        return tuple(y.view(*x.shape[:-1], -1).split([w.shape[0] for w in ws], -1))
+        x2 = x.reshape(-1, x.shape[-1])
+        return tuple(_linear(x2, w).view(*x.shape[:-1], -1) for w in ws)
     @staticmethod
     def backward(ctx, *gs):
         x, *ws = ctx.saved_tensors
@@ -384,13 +401,13 @@ class _SplitLinear(torch.autograd.Function):
             if gi is None: continue                                          # an unused piece adds nothing
             g2 = gi.reshape(-1, gi.shape[-1])
             if ctx.needs_input_grad[0]:
-                gxi = _linear(g2, w.t().contiguous())
-                gx = gxi if gx is None else gx.add_(gxi)
+                wt = w.t().contiguous()
+                gx = _linear(g2, wt) if gx is None else _add_linear_(gx, g2, wt)
             if ctx.needs_input_grad[1 + i]: gw[i] = _weight_grad(g2, x2)
         return (None if gx is None else gx.view(x.shape), *gw)
 
 class _VectorAttention(torch.autograd.Function):
-    "softmax over K of G2 relu(apos + kterm + q) + g2, times (pos + vterm), summed over K; hand-written backward"
+    "softmax over K of G2 relu(apos + kterm + q) + g2, times (pos + vterm), summed over K; hand-written backward that frees as it goes"
     @staticmethod
     def forward(ctx, apos, kterm, q, pos, vterm, G2, g2):
         B, N, _, d = pos.shape
@@ -399,18 +416,22 @@ class _VectorAttention(torch.autograd.Function):
         t = _relu_sum(apos, kb, qb)                                          # [B, N, K, d]
         w = _linear(t.view(-1, d), G2, g2).view(full)                        # the logits ...
         out = _attn_fwd(w, pos, vb)                                          # ... become the weights
-        ctx.save_for_backward(t, w, pos, vterm, out, G2)
+        ctx.save_for_backward(out, G2)
+        ctx.big = [t, w, pos, vterm]  # [B, N, K, d] tensors, let go of one by one in backward (see below)
         ctx.shapes = [None if x is None else x.shape for x in (kterm, q, vterm)]
         return out
     @staticmethod
     def backward(ctx, g):
-        t, w, pos, vterm, out, G2 = ctx.saved_tensors
-        need, (ks, qs, vs), (d, Kp) = ctx.needs_input_grad, ctx.shapes, (w.shape[-1], pos.shape[2])
-        gl, gv = _attn_bwd(w, pos, None if vterm is None else vterm.expand(w.shape), out, g.contiguous())
+        if ctx.big is None: raise RuntimeError("the 'fast' attention frees its buffers in backward: backward through it once, or use implementation('fused')")
+        (t, w, pos, vterm), ctx.big = ctx.big, None
+        out, G2 = ctx.saved_tensors
+        need, (ks, qs, vs), (d, Kp), shape = ctx.needs_input_grad, ctx.shapes, (w.shape[-1], pos.shape[2]), w.shape
+        gl, gv = _attn_bwd(w, pos, None if vterm is None else vterm.expand(shape), out, g.contiguous())   # gl is w
+        del w, pos, vterm                                                     # the values are no longer needed
         gl2 = gl.view(-1, d)
         gG2 = _weight_grad(gl2, t.view(-1, d)) if need[5] else None
         gg2 = gl2.sum(0) if need[6] else None
-        gt = _linear(gl2, G2.t().contiguous()).view(w.shape)
+        gt = _linear_over_(gl2, G2.t().contiguous()).view(shape)              # t's gradient, in gl's (w's) memory
         gq = _relu_bwd_sumk(gt, t)[:, :, None]                                # gt is now the pre-activation's gradient
         return (gt[:, :, :Kp] if need[0] else None, gt.sum_to_size(ks) if need[1] else None,
                 gq.sum_to_size(qs) if need[2] else None, gv[:, :, :Kp] if need[3] else None,

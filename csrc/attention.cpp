@@ -4,7 +4,7 @@
 // torch runs as separate passes with a fresh [B, N, K, D] temporary each:
 //   relu_sum:      t = relu(a + b + c)                                         (the logits' pre-activation)
 //   attn_fwd:      w = softmax over K of the logits (written over them), out = sum_K w * (v1 + v2)
-//   attn_bwd:      gV = w * g,  gL = w * g * (v1 + v2 - out)                   (softmax + weighted sum, backward)
+//   attn_bwd:      gV = w * g,  gL = w * g * (v1 + v2 - out), written over w   (softmax + weighted sum, backward)
 //   relu_bwd_sumk: g *= (t > 0) in place, and the sum over K of the result     (the pre-activation's backward)
 // Every input is a 4-d [B, N, K, D] view with unit stride on D and any strides elsewhere (0 for a broadcast
 // dimension). `a` and `v1` may have fewer neighbours than K: the missing ones (a global token appended after the
@@ -82,9 +82,9 @@ AIRNETS_CLONES void scale_line(float* l, const float* inv, int64_t D) {
   for (int64_t d = 0; d < D; ++d) l[d] *= inv[d];
 }
 
-AIRNETS_CLONES void attn_bwd_line(const float* w, const float* v1, const float* v2, const float* out, const float* g,
-                                  float* gl, float* gv, int64_t D) {
-  for (int64_t d = 0; d < D; ++d) { const float x = w[d] * g[d]; gv[d] = x; gl[d] = x * (v1[d] + v2[d] - out[d]); }
+AIRNETS_CLONES void attn_bwd_line(float* w, const float* v1, const float* v2, const float* out, const float* g,
+                                  float* gv, int64_t D) {
+  for (int64_t d = 0; d < D; ++d) { const float x = w[d] * g[d]; gv[d] = x; w[d] = x * (v1[d] + v2[d] - out[d]); }
 }
 
 AIRNETS_CLONES void relu_bwd_line(float* g, const float* t, float* gq, int64_t D) {
@@ -152,17 +152,19 @@ at::Tensor attn_fwd(at::Tensor logits, const at::Tensor& v1, const c10::optional
   return out;
 }
 
-// the backward of attn_fwd: (gL, gV), both contiguous [B, N, K, D]
-std::vector<at::Tensor> attn_bwd(const at::Tensor& w, const at::Tensor& v1, const c10::optional<at::Tensor>& v2,
-                                 const at::Tensor& out, const at::Tensor& grad) {
+// the backward of attn_fwd: gL written over the weights w (no longer needed: one [B, N, K, D] tensor less at the
+// peak of the backward); returns gV, contiguous [B, N, K, D]
+at::Tensor attn_bwd(at::Tensor w, const at::Tensor& v1, const c10::optional<at::Tensor>& v2,
+                    const at::Tensor& out, const at::Tensor& grad) {
   check_dense(w, "attn_bwd w");
   const int64_t B = w.size(0), N = w.size(1), K = w.size(2), D = w.size(3);
   TORCH_CHECK(out.is_contiguous() && grad.is_contiguous() && out.numel() == B * N * D && grad.numel() == B * N * D,
               "attn_bwd: out and grad must be contiguous [B, N, D]");
   const View a = view_of(v1, B, N, K, D, "attn_bwd v1"), b = view_of(v2, B, N, K, D, "attn_bwd v2");
-  at::Tensor gl = at::empty_like(w), gv = at::empty_like(w);
-  const float *W = w.data_ptr<float>(), *o = out.data_ptr<float>(), *g = grad.data_ptr<float>();
-  float *GL = gl.data_ptr<float>(), *GV = gv.data_ptr<float>();
+  at::Tensor gv = at::empty_like(w);
+  float* W = w.data_ptr<float>();
+  const float *o = out.data_ptr<float>(), *g = grad.data_ptr<float>();
+  float* GV = gv.data_ptr<float>();
   const std::vector<float> zeros(D, 0.0f);
   at::parallel_for(0, B * N, kGrain, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
@@ -170,11 +172,11 @@ std::vector<at::Tensor> attn_bwd(const at::Tensor& w, const at::Tensor& v1, cons
       for (int64_t j = 0; j < K; ++j) {
         const int64_t off = (r * K + j) * D;
         attn_bwd_line(W + off, at_row(a, bi, ni, j, zeros.data()), at_row(b, bi, ni, j, zeros.data()), o + r * D,
-                      g + r * D, GL + off, GV + off, D);
+                      g + r * D, GV + off, D);
       }
     }
   });
-  return {gl, gv};
+  return gv;
 }
 
 // grad *= (t > 0) in place (grad, t: contiguous [B, N, K, D]); returns the sum over K, [B, N, D]
@@ -199,7 +201,7 @@ at::Tensor relu_bwd_sumk(at::Tensor grad, const at::Tensor& t) {
 TORCH_LIBRARY(airnets, m) {
   m.def("relu_sum(Tensor a, Tensor? b, Tensor? c) -> Tensor", &relu_sum);
   m.def("attn_fwd(Tensor(a!) logits, Tensor v1, Tensor? v2) -> Tensor", &attn_fwd);
-  m.def("attn_bwd(Tensor w, Tensor v1, Tensor? v2, Tensor out, Tensor grad) -> Tensor[]", &attn_bwd);
+  m.def("attn_bwd(Tensor(a!) w, Tensor v1, Tensor? v2, Tensor out, Tensor grad) -> Tensor", &attn_bwd);
   m.def("relu_bwd_sumk(Tensor(a!) grad, Tensor t) -> Tensor", &relu_bwd_sumk);
 }
 
