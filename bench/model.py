@@ -77,6 +77,9 @@ FULL = dict(airnet300=dict(batch=16, points=300, queries=1000), airnet3000=dict(
 QUICK = dict(airnet300=dict(batch=2, points=300, queries=1000), airnet3000=dict(batch=2, points=3000, queries=1000),
              decoder=dict(config='airnet3000', queries=20_000))
 IMPLS = ('ours', 'reference-style')
+# the ops whose time is matrix products (torch's MKL/oneDNN kernels; the convolution ops are _weight_grad's g.T @ x)
+PRODUCT_OPS = {'aten::mm', 'aten::addmm', 'aten::bmm', 'aten::baddbmm', 'mkldnn::_linear_pointwise', 'aten::convolution_backward',
+               'aten::mkldnn_convolution'}
 FAST_SIZES = dict(airnet3000=dict(batch=4, points=3000, queries=1000), demo3000=dict(batch=8, points=3000, queries=1000))
 ALL_MODELS = ('airnet300', 'airnet3000', 'onet', 'convonet', 'convonet_grid', 'ifnet')
 ALLOCATOR_SETTINGS = (('none', {}), ('THP_MEM_ALLOC_ENABLE=1', {'THP_MEM_ALLOC_ENABLE': '1'}),
@@ -199,7 +202,12 @@ def _worker(task: str, config: str, impl: str, sizes: dict, repeats: int) -> dic
         t0 = time.perf_counter()
         run()
         times.append(time.perf_counter() - t0)
-    return dict(seconds=statistics.median(times), runs=repeats, peak_mb=peak_rss_mb() - base, warm_up_s=warm)
+    out = dict(seconds=statistics.median(times), runs=repeats, peak_mb=peak_rss_mb() - base, warm_up_s=warm)
+    if task == 'step':  # one more run under the profiler: the time inside the matrix-product kernels alone
+        from torch.profiler import ProfilerActivity, profile
+        with profile(activities=[ProfilerActivity.CPU]) as prof: run()
+        out['products_s'] = sum(e.self_cpu_time_total for e in prof.key_averages() if e.key in PRODUCT_OPS) / 1e6
+    return out
 
 
 def measure(task: str, config: str, impl: str, sizes: dict, repeats: int, threads: int, env: dict | None = None) -> dict:
@@ -295,16 +303,22 @@ def fast_table(args) -> str:
         for impl in ('fused', 'ours'):
             res[config, impl] = measure('step', config, impl, s, args.repeats, args.threads)
     header = ['forward+backward (training mode)', 'fused (previous default)', 'ours (fast)', 'ours / fused',
-              'peak RSS fused', 'peak RSS ours']
+              'peak RSS fused', 'peak RSS ours', 'products: fused', 'products: ours', 'bound on ours / fused']
     rows = []
+    prod = lambda r: 'n/a' if 'products_s' not in r else f"{r['products_s']:.2f} s"
     for config, s in FAST_SIZES.items():
         f, o = res[config, 'fused'], res[config, 'ours']
         steps = lambda r: 'n/a' if 'error' in r else f"{1 / r['seconds']:.3f} steps/s"
+        bound = 'n/a' if 'error' in f or 'products_s' not in o else f"{f['seconds'] / o['products_s']:.2f}x"
         rows.append([f"{config} (B={s['batch']}, N={s['points']:,}, Q={s['queries']:,})",
                      f"{fmt_rate(f, s['batch'], 'samples/s')}, {steps(f)}", f"{fmt_rate(o, s['batch'], 'samples/s')}, {steps(o)}",
-                     fmt_ratio(o, f), fmt_mb(f), fmt_mb(o)])
+                     fmt_ratio(o, f), fmt_mb(f), fmt_mb(o), prod(f), prod(o), bound])
     text = ["## fast against fused (forward+backward)", "", render_table(header, rows), "",
-            "- ratio: throughput of ours over fused's (> 1: ours is faster); every cell a fresh process, median of the runs.", ""]
+            "- ratio: throughput of ours over fused's (> 1: ours is faster); every cell a fresh process, median of the runs.",
+            "- products: the time of one step spent inside the matrix-product kernels (`mm`, `addmm`, oneDNN's linear and "
+            "convolution-backward), from one more step under torch's profiler. Ours runs the same products as fused "
+            "(the same algebra), through oneDNN; bound: fused's step time over ours' products alone, the most ours / fused "
+            "could reach if everything else in ours' step took no time at all.", ""]
     # the allocator: a fresh 100 MB tensor is paid in page faults when it is first written; these settings keep memory mapped
     config, s = 'airnet3000', FAST_SIZES['airnet3000']
     for name, env in ALLOCATOR_SETTINGS[1:]:
