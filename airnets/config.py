@@ -69,6 +69,7 @@ class Data(Section):
     crop_anisotropy: float = Field(1.33, ge=1)                  # crops: each axis scaled by a factor from [1/a, a] after a random rotation (1: no scaling)
     crop_rotate: bool = True                                    # crops: rotate every object at random
     crop_thinning: list[PositiveFloat] = Field([1.0, 1.0], min_length=2, max_length=2)     # crops: the fraction of a crop's own points kept, drawn log-uniformly from this range (1, 1: all; less: crops sparser than their stride, as where a dense and a sparse part of a scan meet)
+    crop_thinning_step: float = Field(0.0, ge=0, le=1)         # crops: the share of thinned crops thinned on one side of a random plane through the centre only (a density step inside the crop, as on the seam between a dense and a sparse part)
 
     @model_validator(mode='after')
     def _same_length(self):

@@ -23,8 +23,9 @@ from .datasets import SeededDataset, read_boundary_samples, read_points_npy, rea
 # %% auto #0
 __all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'SIGN_REACH', 'SIGN_PROBES', 'POSE_CROPS',
            'MAX_POSES', 'EMPTY_DROP', 'EMPTY_FROM', 'crop_scale', 'to_crop_frame', 'in_cube', 'crop_stride',
-           'draw_crop_inputs', 'normalize_cloud', 'CropDataset', 'blend_weight', 'TiledField', 'agreement_signs',
-           'ensemble_poses', 'pose_rotations', 'PoseEnsemble', 'EmptySpacePrior', 'supported_components']
+           'draw_crop_inputs', 'normalize_cloud', 'thin_cube', 'CropDataset', 'blend_weight', 'TiledField',
+           'agreement_signs', 'ensemble_poses', 'pose_rotations', 'PoseEnsemble', 'EmptySpacePrior',
+           'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
@@ -96,6 +97,22 @@ def normalize_cloud(points:np.ndarray, # [M, 3] points
     lo, hi = points.min(0), points.max(0)
     return (lo + hi) / 2, float((hi - lo).max())
 
+def thin_cube(cube:np.ndarray, # [m, 3] the points in a crop's input cube
+              center:np.ndarray, # [3] the crop's centre
+              keep:float, # the fraction of the thinned points kept
+              one_side:bool, # thin only the points on one side of a random plane through `center` (a density step)
+              rng:np.random.Generator, # the draws
+             ) -> np.ndarray: # [m', 3] the points kept (at least one)
+    "A crop sparser than its stride: a `keep` fraction of its points drawn without replacement, everywhere or on one side of a plane"
+    side = np.ones(len(cube), bool)
+    if one_side:
+        n = rng.standard_normal(3)
+        side = (cube - center) @ (n / np.linalg.norm(n)) > 0
+    pool = np.flatnonzero(side)
+    k = int(round(keep * len(pool)))
+    if k == 0 and side.all(): k = 1   # nothing on the other side either: one point stays
+    return np.concatenate([cube[~side], cube[rng.choice(pool, min(k, len(pool)), replace=False)]])
+
 class CropDataset(SeededDataset):
     "Crops of prepared objects for training a local model: a random pose, a simulated density and noise, one crop per item"
     def __init__(self, data_root, # folder holding "<class>/<id>/" object folders (IF-Net format)
@@ -110,6 +127,7 @@ class CropDataset(SeededDataset):
                  anisotropy:float=1.33, # axis scales from [1/a, a] after the rotation
                  rotate:bool=True, # rotate each object at random
                  thinning=(1.0, 1.0), # the fraction of a crop's own points kept: log-uniform in this range (1, 1: all)
+                 thinning_step:float=0.0, # the share of thinned crops thinned on one side of a plane only (`thin_cube`)
                  surface_file:str='surface_30000_samples.npy', # the input samples
                  repeats:int=1, # crops per object and epoch
                  seed=None, # seed of the dataset's Generator
@@ -124,6 +142,8 @@ class CropDataset(SeededDataset):
         if self.anisotropy < 1: raise ValueError(f'anisotropy must be >= 1, got {anisotropy}')
         self.thinning = tuple(map(float, thinning))
         if not 0 < self.thinning[0] <= self.thinning[1] <= 1: raise ValueError(f'thinning must be a range 0 < lo <= hi <= 1, got {list(thinning)}')
+        self.thinning_step = float(thinning_step)
+        if not 0 <= self.thinning_step <= 1: raise ValueError(f'thinning_step must be a share in [0, 1], got {thinning_step}')
         self.surface_file = surface_file
         self.items = read_split(self.split_file, mode)
         if not self.items: raise DataFormatError(f"{self.split_file}: the '{mode}' list is empty")
@@ -162,7 +182,8 @@ class CropDataset(SeededDataset):
         cube = cloud[in_cube(cloud, center, CONTEXT * t)]
         if self.thinning[0] < 1:   # a crop sparser than its stride (no draw at all when thinning is off: the streams of earlier runs stay)
             keep = np.exp(self.rng.uniform(*np.log(self.thinning)))
-            cube = cube[self.rng.choice(len(cube), max(1, int(round(keep * len(cube)))), replace=False)]
+            step = self.thinning_step > 0 and self.rng.random() < self.thinning_step   # (no draw when the step is off)
+            cube = thin_cube(cube, center, keep, step, self.rng)
         x = draw_crop_inputs(cube, self.n_inputs, self.rng)
         sd = self.rng.uniform(*self.noise)
         if sd > 0: x = x + sd * self.rng.standard_normal(x.shape)

@@ -184,7 +184,7 @@ def make_dataset(config:Config, # the run's config
         d = config.data
         return CropDataset(data_root, Path(data_root)/'split.npz' if split_file is None else split_file, mode, t.pc_samples, t.npoints_decoder,
                            d.sample_sigmas, d.sample_distribution, d.crop_density, d.crop_noise, d.crop_anisotropy, d.crop_rotate,
-                           thinning=d.crop_thinning,
+                           thinning=d.crop_thinning, thinning_step=d.crop_thinning_step,
                            repeats=1 if mode == 'train' else 4)
     return ShapeReconstructionDataset(data_root, Path(data_root)/'split.npz' if split_file is None else split_file, mode, data_type,
                                       nsamples_input=t.pc_samples, npoints_decoder=t.npoints_decoder,
