@@ -14,7 +14,7 @@ from airnets.pretrained import pretrained_names
 
 # slow: each test reconstructs tens of thousands of points crop by crop with the general model (15 to 30 s apiece on 2 cores)
 pytestmark = [pytest.mark.slow, pytest.mark.skipif('general' not in pretrained_names(), reason='SKIP: no shipped general weights (airnets/weights/general.pt)')]
-UNDERTRAINED = pytest.mark.xfail(reason='the crops over the sparse half hold a few dozen points at a stride chosen for the dense half, and the shipped general model never saw such crops in training (it grows blobs there; CropDataset thinning teaches them to a next model)', strict=False)
+UNDERTRAINED = pytest.mark.xfail(reason='the crops over the sparse half hold a few dozen points at a stride chosen for the dense half, and the shipped general model never saw such crops in training (it grows blobs there; models fine-tuned with CropDataset thinning and its density step give 1 to 6 pieces, varying by epoch: airnets/weights/candidates/README.md)', strict=False)
 ENV = {**os.environ, 'OMP_NUM_THREADS': '2'}
 
 @pytest.fixture(scope='module')
