@@ -29,7 +29,7 @@ mesh is also counted: connected components, watertight or not, open (boundary) e
 
 --weights LABEL=FILE (repeatable) adds a method LABEL that runs `airnets_reconstruct <cloud> -o <mesh> --model FILE`: a
 candidate weights file (an exported model, a training checkpoint) measured beside the shipped ones before it ships.
---flags "LABEL=FLAGS" (repeatable) adds airnets_reconstruct flags to an AIR-Net method's command, e.g.
+--flags "LABEL=FLAGS" (repeatable) adds airnets_reconstruct flags to the command of a method named by --weights, e.g.
 `--weights thr6=airnets/weights/general.pt --flags "thr6=--threshold 0.6"` measures an inference setting of the shipped
 general model as its own method.
 --limit N takes the first N meshes (for development). Inputs, meshes, per-object run records (run.json) and scores
@@ -391,7 +391,7 @@ def main():
     p.add_argument('--weights', action='append', default=[], metavar='LABEL=FILE',
                    help='also measure airnets_reconstruct --model FILE as the method LABEL (repeatable)')
     p.add_argument('--flags', action='append', default=[], metavar='LABEL=FLAGS',
-                   help="extra airnets_reconstruct flags for the AIR-Net method LABEL, e.g. 'thr6=--threshold 0.6' (repeatable)")
+                   help="extra airnets_reconstruct flags for the method LABEL of a --weights, e.g. 'thr6=--threshold 0.6' (repeatable)")
     a = p.parse_args()
     a.weights_files = {}
     for w in a.weights:
@@ -403,8 +403,9 @@ def main():
     a.method_flags = {}
     for f in a.flags:
         label, sep, rest = f.partition('=')
-        if not sep or label not in set(AIRNET_MODELS) | set(a.weights_files) or label in a.method_flags or not rest.strip():
-            p.error(f'--flags {f!r}: expected LABEL=FLAGS for one AIR-Net method ({", ".join([*AIRNET_MODELS, *a.weights_files])}), once each')
+        # a --weights label only: a shipped method's name would reuse the meshes its runs without the flags left in --work
+        if not sep or label not in a.weights_files or label in a.method_flags or not rest.strip():
+            p.error(f'--flags {f!r}: expected LABEL=FLAGS for one AIR-Net method named by --weights ({", ".join(a.weights_files) or "none given"}), once each')
         a.method_flags[label] = shlex.split(rest)
     settings = [s.strip() for s in a.settings.split(',') if s.strip()]
     methods = [m.strip() for m in a.methods.split(',') if m.strip()]
