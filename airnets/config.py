@@ -79,6 +79,8 @@ class Data(Section):
             lo, hi = getattr(self, key)
             if lo > hi or (top is not None and hi > top):
                 raise ValueError(f'{key} {[lo, hi]} must be a range [low, high] with low <= high' + (f' <= {top:g}' if top is not None else ''))
+        if self.crop_thinning_step > 0 and self.crop_thinning[0] >= 1:   # the step thins part of a crop: with no thinning it would do nothing
+            raise ValueError(f'crop_thinning_step {self.crop_thinning_step:g} needs thinned crops: set crop_thinning to a range below 1, e.g. [0.1, 1.0]')
         return self
 
 # %% ../nbs/20_config.ipynb #ddbfe77c
