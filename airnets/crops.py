@@ -24,8 +24,8 @@ from .datasets import SeededDataset, read_boundary_samples, read_points_npy, rea
 __all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'SIGN_REACH', 'SIGN_PROBES', 'POSE_CROPS',
            'MAX_POSES', 'EMPTY_DROP', 'EMPTY_FROM', 'crop_scale', 'to_crop_frame', 'in_cube', 'crop_stride',
            'draw_crop_inputs', 'normalize_cloud', 'thin_cube', 'CropDataset', 'blend_weight', 'TiledField',
-           'agreement_signs', 'ensemble_poses', 'pose_rotations', 'PoseEnsemble', 'EmptySpacePrior',
-           'supported_components']
+           'agreement_signs', 'ensemble_poses', 'pose_rotations', 'PoseEnsemble', 'ensemble_scales', 'ScaleEnsemble',
+           'EmptySpacePrior', 'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
@@ -277,10 +277,12 @@ class TiledField:
     def crop_logits(self, q:np.ndarray, # [P, 3] queries
                     crop:np.ndarray, # [P] the crop to ask for each
                    ) -> np.ndarray: # [P] each crop's logit at its query
-        "Each query decoded by its crop (times the crop's sign): queries grouped by crop, padded to a common count, decoded in batches"
+        "Each query decoded by its crop (times the crop's sign): queries grouped by crop, crops of similar counts padded to a common count and decoded together"
         out = np.empty(len(q), np.float32)
         order = np.argsort(crop, kind='stable')
         ids, starts, counts = np.unique(crop[order], return_index=True, return_counts=True)
+        by = np.argsort(-counts, kind='stable')   # crops with similar query counts share a call: little padding
+        ids, starts, counts = ids[by], starts[by], counts[by]
         i = 0
         while i < len(ids):   # as many crops per call as fit in batch_points
             j, width = i, 0
@@ -479,6 +481,41 @@ class PoseEnsemble:
         for r, f in zip(self.rotations[1:], self.fields[1:]): total += f(q @ r.T.astype(np.float32))
         return (total / len(self.fields)).astype(np.float32)
 
+
+# %% ../nbs/22_crops.ipynb #ba60e450
+def ensemble_scales(n_crops:int, # the crops of one pose at the cloud's own stride
+                    stride:float, # that stride
+                    budget:int=POSE_CROPS, # the crops all poses may use together
+                   ) -> int: # how many scales to read the cloud at
+    "2 for a dense cloud (read in one pose: its crops fill the budget) whose crops do not already span the object, else 1"
+    return 2 if ensemble_poses(n_crops, budget) == 1 and stride < MAX_STRIDE else 1
+
+class ScaleEnsemble:
+    "The mean logit of pose ensembles at the cloud's own stride t and at 2t, 4t, ... (at most the global frame, `MAX_STRIDE`)"
+    def __init__(self, model:nn.Module, # a model trained on crops, in eval mode
+                 points:np.ndarray, # [M, 3] the cloud in its normalised frame
+                 n_inputs:int, # points the model takes per crop
+                 scales:int|None=None, # how many scales (None: `ensemble_scales` of the first scale's crops)
+                 poses:int|None=None, # poses per scale (None: `ensemble_poses` of the first scale's crops, one pose for each coarser scale)
+                 stride:float|None=None, # the finest stride t (default: `crop_stride(points, n_inputs)`)
+                 seed:int=0, # seed of the draws
+                 **kwargs, # the rest of `TiledField`'s arguments
+                ):
+        if scales is not None and int(scales) < 1: raise ValueError(f'scales must be >= 1, got {scales}')
+        points = np.asarray(points, np.float64)
+        fine = PoseEnsemble(model, points, n_inputs, poses, seed=seed, stride=stride, **kwargs)
+        t = fine.fields[0].stride
+        k = int(scales) if scales else ensemble_scales(len(fine.fields[0]), t)
+        self.strides = sorted({min(MAX_STRIDE, t * 2 ** i) for i in range(k)})   # the global frame at most once
+        self.ensembles = [fine] + [PoseEnsemble(model, points, n_inputs, poses or 1, seed=seed, stride=s, **kwargs) for s in self.strides[1:]]
+
+    def __len__(self): return sum(len(e) for e in self.ensembles)  # the crops of all scales and poses
+
+    def __call__(self, q:np.ndarray, # [P, 3] float32 queries in the normalised frame
+                ) -> np.ndarray: # [P] float32 logits
+        "The mean of the scales' fields"
+        q = np.asarray(q, np.float32)
+        return (sum(e(q).astype(np.float64) for e in self.ensembles) / len(self.ensembles)).astype(np.float32)
 
 # %% ../nbs/22_crops.ipynb #0edb3208
 EMPTY_DROP = 2.0    # how much the prior lowers a logit far from every point

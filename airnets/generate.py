@@ -19,7 +19,7 @@ from .cli import Summary, UsageError, check_data_type, command, default_root, pa
 from .checkpoints import (CheckpointError, MESH_FILE, checkpoint_label, checkpoint_path, choose_checkpoint, default_pretrained,
                                  generation_dir, load_halves, pretrained_path, read_weights)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
-from .crops import EmptySpacePrior, PoseEnsemble, normalize_cloud, supported_components
+from .crops import EmptySpacePrior, ScaleEnsemble, normalize_cloud, supported_components
 from .datasets import HumanDataset, voxelize_nearest
 from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
 from .mise import AIRNETS_BOX, EXTRACTION_BATCH_POINTS, SIMPLIFY_NFACES, GridStats, extract_mesh, probability_to_logit, simplify_mesh
@@ -392,13 +392,14 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
                        source='points', # for messages
                        warn=print, # where warnings go
                        poses:int|None=None, # a crops model: the poses the cloud is read in (None: `ensemble_poses`, 1 to `MAX_POSES` by the crop count)
+                       scales:int|None=None, # a crops model: the scales (strides t, 2t, ...) it is read at (None: `ensemble_scales`, 2 for a dense cloud, else 1)
                       ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh in the points' coordinates, and the grid statistics
-    "Normalise, reconstruct (tiled by crops in one or more poses for a crops model, empty space far from the points), keep the components the points support, simplify, map back"
+    "Normalise, reconstruct (tiled by crops in one or more poses and scales for a crops model, empty space far from the points), keep the components the points support, simplify, map back"
     x, c, s = normalize_points(points)
     rng = np.random.default_rng(seed)
     if config.data.crops:
         if n_points and n_points < len(x): x = x[rng.choice(len(x), n_points, replace=False)]
-        field = PoseEnsemble(generator.model, x, config.training.pc_samples, poses, seed=seed, batch_points=generator.batch_points)
+        field = ScaleEnsemble(generator.model, x, config.training.pc_samples, scales, poses, seed=seed, batch_points=generator.batch_points)
         field = EmptySpacePrior(field, x, point_spacing(x))   # weak guesses far from every point are empty space
         mesh, st = generator.extract(field, simplify=False, seeds=x)   # the surface passes near every point: no thin part is stepped over
     else:
@@ -509,6 +510,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                     n_points:int=None, # input points to use (default: all of them for a crops model such as general; a global model such as demo draws its training.pc_samples)
                     poses:int=None, # a crops model: read the cloud in this many poses and average the fields (default: 1 to 3, more for fewer crops)
+                    scales:int=None, # a crops model: read the cloud also by crops 2, 4, ... times larger and average the fields (default: 2 scales for a dense cloud read in one pose, else 1)
                     seed:int=0, # seed of the draw
                     drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                     device:str='auto', # auto, cpu, cuda or cuda:N
@@ -518,7 +520,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     crops whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
     chosen so that a typical crop holds the 512 points the model takes (down to 4% of the cloud's size), so every input point is used and a
     denser cloud gives more detail; a sparse cloud, tiled by few crops, is read in up to 3 poses (rotations of the cloud) whose fields
-    are averaged (--poses); its MISE grid is refined until a cell is about the cloud's point spacing. Far from every point (beyond
+    are averaged (--poses), and a dense one, read in one pose, also by crops twice as large, which see more of the object (--scales); its MISE grid is refined until a cell is about the cloud's point spacing. Far from every point (beyond
     two point spacings, and at least 15% of the cloud's size) space is taken to be empty unless the model is sure of
     the opposite: the field is lowered there, by up to a logit of 2. The output keeps the closed components that input points support: half of a component's area lies within about one point spacing of them."""
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
@@ -530,6 +532,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     if exp_name and model: raise UsageError('give -exp_name (a trained experiment) or --model (a checkpoint file or a shipped model), not both')
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')
     if poses is not None and poses < 1: raise UsageError(f'--poses must be >= 1, got {poses}')
+    if scales is not None and scales < 1: raise UsageError(f'--scales must be >= 1, got {scales}')
     _check_extraction(method, mise_res or MISE_RES, MISE_STEPS if mise_steps is None else mise_steps, mcubes_res, batch_points, threshold)
     warn = lambda m: print(f'airnets_reconstruct: warning: {m}', file=sys.stderr)
     try:
@@ -541,7 +544,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     mise_res, mise_steps = mise_grid(trained.config, points, mise_res, mise_steps)
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces, progress=None)   # a bar in a terminal
     t = time.perf_counter()
-    mesh, st = reconstruct_points(points, gen, trained.config, n_points, seed, input, warn, poses)
+    mesh, st = reconstruct_points(points, gen, trained.config, n_points, seed, input, warn, poses, scales)
     if len(mesh.faces) == 0:
         print(f'airnets_reconstruct: {input}: empty mesh: the occupancy never reaches {threshold} in the domain; nothing written', file=sys.stderr)
         return 1

@@ -151,11 +151,12 @@ def test_an_unknown_flag_is_a_usage_error_in_process(flag, tmp_path):
     code, _, err = in_process('airnets_evaluate_gather', flag, 'x', cwd=tmp_path)
     assert code == 2 and 'unrecognized arguments' in err, err
 
-def test_reconstruct_refuses_a_pose_count_below_one(tmp_path):
-    "--poses 0 is refused at once, in one line, before the cloud is read or anything is written"
-    code, _, err = in_process('airnets_reconstruct', tmp_path/'in.ply', '-o', tmp_path/'out.ply', '--poses', 0)
+@pytest.mark.parametrize('flag', ['--poses', '--scales'])
+def test_reconstruct_refuses_a_pose_or_scale_count_below_one(flag, tmp_path):
+    "--poses 0 and --scales 0 are refused at once, in one line, before the cloud is read or anything is written"
+    code, _, err = in_process('airnets_reconstruct', tmp_path/'in.ply', '-o', tmp_path/'out.ply', flag, 0)
     lines = err.strip().splitlines()
-    assert code == 2 and len(lines) == 1 and '--poses must be >= 1, got 0' in lines[0], err
+    assert code == 2 and len(lines) == 1 and f'{flag} must be >= 1, got 0' in lines[0], err
     assert list(tmp_path.iterdir()) == []
 
 def test_export_weights_renews_a_weights_file(tmp_path):

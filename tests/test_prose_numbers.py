@@ -298,3 +298,7 @@ def test_reconstruct_help_numbers():
                 f"at least {EMPTY_FROM:.0%} of the cloud's size", f'by up to a logit of {EMPTY_DROP:g}')
     from fastcore.docments import docments
     assert_says(docments(reconstruct_cli)['poses'], f'(default: 1 to {MAX_POSES}, more for fewer crops)')
+    from airnets.crops import ensemble_scales, ensemble_poses, POSE_CROPS
+    assert ensemble_scales(POSE_CROPS, 0.1) == 2 and ensemble_poses(POSE_CROPS) == 1 and ensemble_scales(POSE_CROPS // 2, 0.1) == 1
+    assert_says(doc, 'a dense one, read in one pose, also by crops twice as large')
+    assert_says(docments(reconstruct_cli)['scales'], '(default: 2 scales for a dense cloud read in one pose, else 1)')
