@@ -36,6 +36,7 @@ def reconstruct(points, # [N, 3] points (array-like), a trimesh.PointCloud, or a
                 drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                 poses:int|None=None, # a crops model: the poses the cloud is read in, their fields averaged (default: 1 to `crops.MAX_POSES` by the crop count)
                 scales:int|None=None, # a crops model: the scales it is read at, their fields averaged (default: `crops.ensemble_scales`, 2 for a dense cloud, else 1)
+                snap:bool=True, # a crops model: move the surface onto the input points near it (`generate.snap_to_points`)
                 device:str='auto', # where a model loaded here goes: auto, cpu, cuda or cuda:N
                 cfg_file=None, # the config of a reference checkpoint given as `model`
                 **extraction, # the Generator's options: method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces
@@ -45,7 +46,7 @@ def reconstruct(points, # [N, 3] points (array-like), a trimesh.PointCloud, or a
     pts = check_points(np.asarray(getattr(points, 'vertices', points), dtype=np.float64).reshape(-1, 3), 'points', drop_nonfinite, _warn)
     if extraction.get('method', 'mise') == 'mise':   # the grid the command would choose, unless given
         extraction['mise_res'], extraction['mise_steps'] = mise_grid(trained.config, pts, extraction.get('mise_res'), extraction.get('mise_steps'))
-    return reconstruct_points(pts, Generator(trained.model, **extraction), trained.config, n_points, seed, 'points', _warn, poses, scales)[0]
+    return reconstruct_points(pts, Generator(trained.model, **extraction), trained.config, n_points, seed, 'points', _warn, poses, scales, snap)[0]
 
 # %% ../nbs/003_api.ipynb #8f070363
 def evaluate_mesh(mesh:trimesh.Trimesh, # the reconstruction

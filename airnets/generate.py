@@ -27,11 +27,12 @@ from .train import EpochDraws, make_dataset
 
 # %% auto #0
 __all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'MISE_RES', 'MISE_STEPS', 'CROPS_MISE_RES', 'CROPS_FINEST',
-           'SUPPORT_RADIUS', 'GRID_BYTES_PER_NODE', 'experiment_config_file', 'TrainedModel', 'model_from_state',
-           'load_experiment', 'load_checkpoint_file', 'load_trained', 'Generator', 'GenerationSummary', 'write_mesh',
-           'generate_split', 'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs',
-           'model_inputs', 'point_spacing', 'mise_grid', 'support_radius', 'closed_simplification',
-           'reconstruct_points', 'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
+           'SUPPORT_RADIUS', 'SNAP_SIGMA', 'SNAP_REACH', 'SNAP_FADE', 'SNAP_POINTS', 'GRID_BYTES_PER_NODE',
+           'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
+           'load_trained', 'Generator', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError',
+           'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs', 'point_spacing',
+           'mise_grid', 'support_radius', 'closed_simplification', 'reconstruct_points', 'snap_to_points',
+           'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -393,6 +394,7 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
                        warn=print, # where warnings go
                        poses:int|None=None, # a crops model: the poses the cloud is read in (None: `ensemble_poses`, 1 to `MAX_POSES` by the crop count)
                        scales:int|None=None, # a crops model: the scales (strides t, 2t, ...) it is read at (None: `ensemble_scales`, 2 for a dense cloud, else 1)
+                       snap:bool=True, # a crops model: move the surface onto the points near it (`snap_to_points`)
                       ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh in the points' coordinates, and the grid statistics
     "Normalise, reconstruct (tiled by crops in one or more poses and scales for a crops model, empty space far from the points), keep the components the points support, simplify, map back"
     x, c, s = normalize_points(points)
@@ -407,8 +409,37 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
         mesh, st = generator.extract(generator.decoder_fn(generator.encode(model_inputs(config, inputs))), simplify=False)
     mesh, _ = supported_components(mesh, x, support_radius(x))
     mesh = closed_simplification(mesh, generator.simplify_nfaces)
+    if snap and config.data.crops: mesh = snap_to_points(mesh, x, point_spacing(x), seed=seed)   # a global model's surface stays as extracted
     if len(mesh.vertices): mesh = trimesh.Trimesh(mesh.vertices * s + c, mesh.faces, process=False)
     return mesh, st
+
+# %% ../nbs/31_generate.ipynb #06356bc7
+SNAP_SIGMA = 0.5      # the width of a point's pull, in point spacings
+SNAP_REACH = 1.0      # points farther than this many point spacings from the surface pull nothing
+SNAP_FADE = 0.2       # phi: how a vertex's move fades where the points' weights are small
+SNAP_POINTS = 50_000  # at most this many points (a seeded draw) pull the surface
+
+def snap_to_points(mesh:trimesh.Trimesh, # a reconstruction, in the points' frame
+                   points:np.ndarray, # [N, 3] the input points
+                   spacing:float, # the cloud's point spacing (`point_spacing`)
+                   sigma:float=SNAP_SIGMA, # the pull's width, in spacings
+                   reach:float=SNAP_REACH, # the farthest point that pulls, in spacings
+                   fade:float=SNAP_FADE, # phi
+                   seed:int=0, # the draw of a dense cloud's points
+                  ) -> trimesh.Trimesh: # the same faces, the vertices moved towards the points
+    "The surface moved onto the points near it: each vertex by the Gaussian-weighted mean offset of the points around it"
+    if len(mesh.faces) == 0 or len(points) == 0: return mesh
+    points = np.asarray(points, np.float64)
+    if len(points) > SNAP_POINTS: points = points[np.random.default_rng(seed).choice(len(points), SNAP_POINTS, replace=False)]
+    foot, dist, _ = trimesh.proximity.closest_point(mesh, points)
+    near = dist <= reach * spacing
+    foot, offset = foot[near], (points - foot)[near]
+    s = sigma * spacing
+    pairs = cKDTree(foot).sparse_distance_matrix(cKDTree(mesh.vertices), 3 * s, output_type='coo_matrix')
+    w = np.exp(-0.5 * (pairs.data / s) ** 2)
+    move, weight = np.zeros((len(mesh.vertices), 3)), np.zeros(len(mesh.vertices))
+    np.add.at(move, pairs.col, w[:, None] * offset[pairs.row]); np.add.at(weight, pairs.col, w)
+    return trimesh.Trimesh(mesh.vertices + move / (weight + fade)[:, None], mesh.faces, process=False)
 
 # %% ../nbs/31_generate.ipynb #0153686c
 GRID_BYTES_PER_NODE = 24  # an estimate of the extraction's memory per grid node: float32 values, the padded copy, marching cubes' working arrays
@@ -511,6 +542,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     n_points:int=None, # input points to use (default: all of them for a crops model such as general; a global model such as demo draws its training.pc_samples)
                     poses:int=None, # a crops model: read the cloud in this many poses and average the fields (default: 1 to 3, more for fewer crops)
                     scales:int=None, # a crops model: read the cloud also by crops 2, 4, ... times larger and average the fields (default: 2 scales for a dense cloud read in one pose, else 1)
+                    snap:bool=True, # a crops model: move the finished surface onto the input points near it, within a point spacing (--no-snap: the surface as extracted)
                     seed:int=0, # seed of the draw
                     drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                     device:str='auto', # auto, cpu, cuda or cuda:N
@@ -522,7 +554,8 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     denser cloud gives more detail; a sparse cloud, tiled by few crops, is read in up to 3 poses (rotations of the cloud) whose fields
     are averaged (--poses), and a dense one, read in one pose, also by crops twice as large, which see more of the object (--scales); its MISE grid is refined until a cell is about the cloud's point spacing. Far from every point (beyond
     two point spacings, and at least 15% of the cloud's size) space is taken to be empty unless the model is sure of
-    the opposite: the field is lowered there, by up to a logit of 2. The output keeps the closed components that input points support: half of a component's area lies within about one point spacing of them."""
+    the opposite: the field is lowered there, by up to a logit of 2. The output keeps the closed components that input points support: half of a component's area lies within about one point spacing of them;
+    a crops model's surface is then moved onto the input points within about one point spacing of it (--no-snap: the surface as extracted)."""
     if not output: raise UsageError('-o OUTPUT is required (a .off, .ply or .obj file)')
     out = Path(output)
     if out.suffix.lower() not in MESH_SUFFIXES_OUT: raise UsageError(f'-o {output}: unknown mesh extension {out.suffix!r}; use {", ".join(MESH_SUFFIXES_OUT)}')
@@ -544,7 +577,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     mise_res, mise_steps = mise_grid(trained.config, points, mise_res, mise_steps)
     gen = Generator(trained.model, method, mise_res, mise_steps, mcubes_res, threshold, batch_points, simplify_nfaces, progress=None)   # a bar in a terminal
     t = time.perf_counter()
-    mesh, st = reconstruct_points(points, gen, trained.config, n_points, seed, input, warn, poses, scales)
+    mesh, st = reconstruct_points(points, gen, trained.config, n_points, seed, input, warn, poses, scales, snap)
     if len(mesh.faces) == 0:
         print(f'airnets_reconstruct: {input}: empty mesh: the occupancy never reaches {threshold} in the domain; nothing written', file=sys.stderr)
         return 1
