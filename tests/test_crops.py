@@ -38,12 +38,17 @@ def reconstruct(general, pts, **kw):
     return reconstruct_points(pts, gen, t.config, **kw)[0]
 
 def test_equivariant_to_translation_and_scale(general):
+    """The field and its extraction commute with moving and scaling the cloud to rounding; the snap onto the points
+    (on by default) to 5e-4 of the scale: a point at the edge of its reach (one point spacing from the surface) may fall on
+    either side of it under rounding, and moves the vertices near it by a fraction of its offset (measured: 52 and 94 of
+    31,197 vertices with 2 and 1 threads, at most 6e-5)"""
     pts = box_cloud(4000)
-    a = reconstruct(general, pts)
     s, T = 37.5, np.array([1e3, -250.0, 12.0])
-    b = reconstruct(general, pts * s + T)
-    assert len(a.faces) > 0 and len(a.faces) == len(b.faces)
-    np.testing.assert_allclose(b.vertices, a.vertices * s + T, atol=1e-6 * s)
+    for snap, tol in ((False, 1e-6), (True, 5e-4)):
+        a = reconstruct(general, pts, snap=snap)
+        b = reconstruct(general, pts * s + T, snap=snap)
+        assert len(a.faces) > 0 and np.array_equal(a.faces, b.faces)
+        np.testing.assert_allclose(b.vertices, a.vertices * s + T, atol=tol * s)
 
 @UNDERTRAINED
 def test_dense_and_sparse_halves_give_one_surface(general):
