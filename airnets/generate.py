@@ -354,7 +354,8 @@ def point_spacing(points:np.ndarray, # [N, 3] a cloud (in its normalised frame)
     "Twice the median nearest-neighbour distance of a sample, scaled to the whole cloud (on a surface, spacing goes as 1 / sqrt(N))"
     n = len(points); m = min(n, sample)
     sub = points[np.random.default_rng(seed).choice(n, m, replace=False)] if m < n else points
-    d = cKDTree(sub).query(sub, 2)[0][:, 1]
+    d = cKDTree(sub).query(sub, 8)[0][:, 1:]   # the nearest other points: copies of a point (a scanner's duplicates) lie at distance 0
+    d = np.where(d > 0, d, np.inf).min(1)        # the nearest distinct one
     return float(2 * np.median(d) * np.sqrt(m / n))
 
 def mise_grid(config:Config, # the model's config
