@@ -21,11 +21,11 @@ from .mise import EXTRACTION_BATCH_POINTS
 from .datasets import SeededDataset, read_boundary_samples, read_points_npy, read_split
 
 # %% auto #0
-__all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'SIGN_REACH', 'SIGN_PROBES', 'POSE_CROPS',
-           'MAX_POSES', 'EMPTY_DROP', 'EMPTY_FROM', 'crop_scale', 'to_crop_frame', 'in_cube', 'crop_stride',
-           'draw_crop_inputs', 'normalize_cloud', 'thin_cube', 'CropDataset', 'blend_weight', 'TiledField',
-           'agreement_signs', 'ensemble_poses', 'pose_rotations', 'PoseEnsemble', 'ensemble_scales', 'ScaleEnsemble',
-           'EmptySpacePrior', 'supported_components']
+__all__ = ['CONTEXT', 'REACH', 'MAX_STRIDE', 'MIN_STRIDE', 'UNCOVERED_LOGIT', 'JUDGE_NODES', 'SIGN_REACH', 'SIGN_PROBES',
+           'POSE_CROPS', 'MAX_POSES', 'STARVED', 'EMPTY_DROP', 'EMPTY_FROM', 'crop_scale', 'to_crop_frame', 'in_cube',
+           'crop_stride', 'draw_crop_inputs', 'normalize_cloud', 'thin_cube', 'CropDataset', 'blend_weight',
+           'TiledField', 'agreement_signs', 'ensemble_poses', 'pose_rotations', 'turned_field', 'PoseEnsemble',
+           'ensemble_scales', 'starved', 'ScaleEnsemble', 'EmptySpacePrior', 'supported_components']
 
 # %% ../nbs/22_crops.ipynb #4c740f01
 CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its centre (side 2 CONTEXT t)
@@ -221,6 +221,7 @@ class TiledField:
                  batch_crops:int=64, # crops per encoder call
                  batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                  signs:bool=True, # choose each crop's sign so that neighbours agree (False: every crop as the model answers)
+                 judge=None, # a field in this cloud's frame ([P, 3] -> [P] logits) that decides the enclosed regions no crop reaches; None: their rim's vote
                 ):
         self.model, self.device = model, next(model.parameters()).device
         self.points = np.asarray(points, np.float64)
@@ -244,16 +245,19 @@ class TiledField:
         cell_id[tuple((keys - self.lo).T)] = np.arange(len(keys))
         rng = np.random.default_rng(seed)
         inputs = np.empty((len(self.nodes), n_inputs, 3), np.float32)
+        self.crop_points = np.empty(len(self.nodes), np.int64)      # the cloud's points in each crop's input cube
         for j, node in enumerate(self.nodes):
             rows = cell_id[tuple((node - 1 + corners - self.lo).T)]
             rows = rows[rows >= 0]
             idx = np.concatenate([order[starts[r]:starts[r] + counts[r]] for r in rows])
+            self.crop_points[j] = len(idx)
             inputs[j] = to_crop_frame(draw_crop_inputs(self.points[idx], n_inputs, rng), self.centers[j], t)
         self.inputs = inputs                                          # [C, n, 3] in each crop's frame
         with torch.no_grad():
             encs = [model.encode(torch.from_numpy(self.inputs[i:i + batch_crops]).to(self.device)) for i in range(0, len(self.inputs), batch_crops)]
         self.encoding = {k: torch.cat([e[k] for e in encs]) for k in encs[0] if torch.is_tensor(encs[0][k])}   # what the decoder reads
         self.sign = np.ones(len(self.nodes), np.float32)             # +1: the crop as the model answers, -1: flipped
+        self.judge, self.seed = judge, seed
         self._uncovered()
         if signs: self._choose_signs(seed=seed)
         self._labels()
@@ -332,22 +336,40 @@ def _uncovered(self):
     self.grid, self.covered, self.regions, self.n_regions = g.reshape(*n, 3), covered, comp, k
     self.outside = np.isin(comp, border[border > 0])   # [grid] nodes in a region that reaches the border
 
+JUDGE_NODES = 20_000   # at most this many nodes of the enclosed regions (a seeded draw, plus one node of each region) are put to the judge
+
+def _rim_votes(self, enclosed:np.ndarray) -> np.ndarray:
+    "Per region, the sum of the signs of the blended field on the covered nodes next to it"
+    covered, comp = self.covered, self.regions
+    votes = np.zeros(self.n_regions + 1)
+    for axis in range(3):
+        for step in (1, -1):
+            nb = np.roll(comp, step, axis)   # the component of the neighbour one node away
+            rim = covered & (nb > 0) & np.isin(nb, enclosed)
+            edge = [slice(None)] * 3; edge[axis] = 0 if step == 1 else -1
+            rim[tuple(edge)] = False         # np.roll wraps around: not a neighbour
+            if rim.any():
+                v, _ = self.blended(self.grid[rim])
+                np.add.at(votes, nb[rim], np.sign(np.nan_to_num(v)))
+    return votes
+
+def _judge_votes(self, enclosed:np.ndarray) -> np.ndarray:
+    "Per region, the sum of tanh(logit / 2) of the judge at its nodes (a seeded draw of at most `JUDGE_NODES`, and one node of every region)"
+    flat = self.regions.ravel()
+    idx = np.flatnonzero(np.isin(flat, enclosed))
+    if len(idx) > JUDGE_NODES: idx = np.random.default_rng(self.seed).choice(idx, JUDGE_NODES, replace=False)
+    _, first = np.unique(flat, return_index=True)
+    idx = np.union1d(idx, first[np.isin(flat[first], enclosed)])   # no region goes unasked
+    v = np.asarray(self.judge(self.grid.reshape(-1, 3)[idx].astype(np.float32)), np.float64)
+    return np.bincount(flat[idx], np.tanh(v / 2), minlength=self.n_regions + 1)
+
 def _far_labels(self):
     "Label the grid nodes no crop reaches: +UNCOVERED_LOGIT inside, -UNCOVERED_LOGIT outside"
     covered, comp, k = self.covered, self.regions, self.n_regions
     inside = np.zeros(k + 1, bool)
     enclosed = np.setdiff1d(np.arange(1, k + 1), np.unique(comp[self.outside]))
-    if len(enclosed):   # an enclosed region takes the sign the blended field has on its rim
-        votes = np.zeros(k + 1)
-        for axis in range(3):
-            for step in (1, -1):
-                nb = np.roll(comp, step, axis)   # the component of the neighbour one node away
-                rim = covered & (nb > 0) & np.isin(nb, enclosed)
-                edge = [slice(None)] * 3; edge[axis] = 0 if step == 1 else -1
-                rim[tuple(edge)] = False         # np.roll wraps around: not a neighbour
-                if rim.any():
-                    v, _ = self.blended(self.grid[rim])
-                    np.add.at(votes, nb[rim], np.sign(np.nan_to_num(v)))
+    if len(enclosed):   # an enclosed region takes the judge's sign, else the sign the blended field has on its rim
+        votes = self._judge_votes(enclosed) if self.judge is not None else self._rim_votes(enclosed)
         inside[enclosed] = votes[enclosed] > 0
     label = np.where(inside[comp], UNCOVERED_LOGIT, -UNCOVERED_LOGIT).astype(np.float32)
     if covered.any() and (~covered).any():   # covered nodes carry their nearest uncovered node's label
@@ -361,6 +383,7 @@ def _far_logits(self, q:np.ndarray) -> np.ndarray:
     return self.far_label[tuple(i.T)]
 
 TiledField._uncovered, TiledField._labels, TiledField.far_logits = _uncovered, _far_labels, _far_logits
+TiledField._rim_votes, TiledField._judge_votes = _rim_votes, _judge_votes
 
 # %% ../nbs/22_crops.ipynb #e0f3d459
 SIGN_REACH = 0.75   # crops compare their fields on probes within this many strides (per axis) of both centres
@@ -454,6 +477,14 @@ def pose_rotations(k:int, # the number of poses
     rng = np.random.default_rng(seed)
     return np.stack([np.eye(3)] + [random_rotation(rng) for _ in range(k - 1)])
 
+def turned_field(field, # a field of the cloud in its own frame (None: none)
+                 r:np.ndarray, # [3, 3] the rotation a pose applies to the cloud (x -> x r^T)
+                ): # the same field asked in the turned frame, or None
+    "A field of the cloud as seen from the cloud turned by r: a query q of the turned frame is the point q r of the cloud's frame"
+    if field is None: return None
+    r = np.asarray(r, np.float32)
+    return lambda q: field(np.asarray(q, np.float32) @ r)
+
 class PoseEnsemble:
     "The mean logit of the tiled fields of a cloud in several poses (rotations about the frame's origin)"
     def __init__(self, model:nn.Module, # a model trained on crops, in eval mode
@@ -461,14 +492,15 @@ class PoseEnsemble:
                  n_inputs:int, # points the model takes per crop
                  poses:int|None=None, # how many poses (None: `ensemble_poses` of the first pose's crops)
                  seed:int=0, # seed of the rotations and of each pose's draws
+                 judge=None, # a field in the cloud's frame that decides enclosed regions no crop reaches (`TiledField`), turned with each pose
                  **kwargs, # the rest of `TiledField`'s arguments
                 ):
         if poses is not None and int(poses) < 1: raise ValueError(f'poses must be >= 1, got {poses}')
         points = np.asarray(points, np.float64)
-        first = TiledField(model, points, n_inputs, seed=seed, **kwargs)
+        first = TiledField(model, points, n_inputs, seed=seed, judge=judge, **kwargs)
         k = int(poses) if poses else ensemble_poses(len(first))
         self.rotations = pose_rotations(k, seed)
-        self.fields = [first] + [TiledField(model, points @ r.T, n_inputs, seed=seed + i, **kwargs)
+        self.fields = [first] + [TiledField(model, points @ r.T, n_inputs, seed=seed + i, judge=turned_field(judge, r), **kwargs)
                                  for i, r in enumerate(self.rotations[1:], 1)]
 
     def __len__(self): return sum(len(f) for f in self.fields)  # the crops of all poses
@@ -490,12 +522,20 @@ def ensemble_scales(n_crops:int, # the crops of one pose at the cloud's own stri
     "2 for a dense cloud (read in one pose: its crops fill the budget) whose crops do not already span the object, else 1"
     return 2 if ensemble_poses(n_crops, budget) == 1 and stride < MAX_STRIDE else 1
 
+STARVED = 0.25   # a crop holding fewer than this share of the model's N points is starved; so is a scale with a quarter of its crops starved
+
+def starved(field:TiledField, # one pose of a scale
+            n_inputs:int, # points the model takes per crop
+           ) -> bool: # whether the cloud should also be read at a coarser scale
+    "At least a quarter of the crops hold fewer than `STARVED` N points: part of the cloud is much sparser than the stride assumes"
+    return bool(np.quantile(field.crop_points, 0.25) < STARVED * n_inputs)
+
 class ScaleEnsemble:
-    "The mean logit of pose ensembles at the cloud's own stride t and at 2t, 4t, ... (at most the global frame, `MAX_STRIDE`)"
+    "The mean logit of pose ensembles at the cloud's own stride t and at 2t, 4t, ... (at most the global frame, `MAX_STRIDE`), enclosed regions judged by the global frame"
     def __init__(self, model:nn.Module, # a model trained on crops, in eval mode
                  points:np.ndarray, # [M, 3] the cloud in its normalised frame
                  n_inputs:int, # points the model takes per crop
-                 scales:int|None=None, # how many scales (None: `ensemble_scales` of the first scale's crops)
+                 scales:int|None=None, # how many scales (None: `ensemble_scales` of the first scale's crops, then one more while the coarsest is `starved`)
                  poses:int|None=None, # poses per scale (None: `ensemble_poses` of the first scale's crops, one pose for each coarser scale)
                  stride:float|None=None, # the finest stride t (default: `crop_stride(points, n_inputs)`)
                  seed:int=0, # seed of the draws
@@ -503,11 +543,15 @@ class ScaleEnsemble:
                 ):
         if scales is not None and int(scales) < 1: raise ValueError(f'scales must be >= 1, got {scales}')
         points = np.asarray(points, np.float64)
-        fine = PoseEnsemble(model, points, n_inputs, poses, seed=seed, stride=stride, **kwargs)
-        t = fine.fields[0].stride
+        t = float(stride or crop_stride(points, n_inputs))
+        self.judge = TiledField(model, points, n_inputs, MAX_STRIDE, seed=seed, **kwargs) if t < MAX_STRIDE else None   # the global read
+        fine = PoseEnsemble(model, points, n_inputs, poses, seed=seed, stride=t, judge=self.judge, **kwargs)
         k = int(scales) if scales else ensemble_scales(len(fine.fields[0]), t)
-        self.strides = sorted({min(MAX_STRIDE, t * 2 ** i) for i in range(k)})   # the global frame at most once
-        self.ensembles = [fine] + [PoseEnsemble(model, points, n_inputs, poses or 1, seed=seed, stride=s, **kwargs) for s in self.strides[1:]]
+        self.strides, self.ensembles = [t], [fine]
+        while self.strides[-1] < MAX_STRIDE and (len(self.strides) < k or (not scales and k > 1 and starved(self.ensembles[-1].fields[0], n_inputs))):
+            s = min(MAX_STRIDE, 2 * self.strides[-1])   # the global frame at most once
+            self.ensembles.append(PoseEnsemble(model, points, n_inputs, poses or 1, seed=seed, stride=s, judge=self.judge if s < MAX_STRIDE else None, **kwargs))
+            self.strides.append(s)
 
     def __len__(self): return sum(len(e) for e in self.ensembles)  # the crops of all scales and poses
 

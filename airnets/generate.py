@@ -27,12 +27,12 @@ from .train import EpochDraws, make_dataset
 
 # %% auto #0
 __all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'MISE_RES', 'MISE_STEPS', 'CROPS_MISE_RES', 'CROPS_FINEST',
-           'SUPPORT_RADIUS', 'SNAP_SIGMA', 'SNAP_REACH', 'SNAP_FADE', 'SNAP_POINTS', 'GRID_BYTES_PER_NODE',
-           'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment', 'load_checkpoint_file',
-           'load_trained', 'Generator', 'GenerationSummary', 'write_mesh', 'generate_split', 'PointCloudError',
-           'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs', 'point_spacing',
-           'mise_grid', 'support_radius', 'closed_simplification', 'reconstruct_points', 'snap_to_points',
-           'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
+           'SUPPORT_RADIUS', 'SNAP_SIGMA', 'SNAP_REACH', 'SNAP_TAPER', 'SNAP_FADE', 'SNAP_POINTS',
+           'GRID_BYTES_PER_NODE', 'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment',
+           'load_checkpoint_file', 'load_trained', 'Generator', 'GenerationSummary', 'write_mesh', 'generate_split',
+           'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs',
+           'point_spacing', 'mise_grid', 'support_radius', 'closed_simplification', 'reconstruct_points',
+           'snap_to_points', 'extraction_bytes', 'available_memory', 'generate_cli', 'reconstruct_cli']
 
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
@@ -417,6 +417,7 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
 # %% ../nbs/31_generate.ipynb #06356bc7
 SNAP_SIGMA = 0.5      # the width of a point's pull, in point spacings
 SNAP_REACH = 1.0      # points farther than this many point spacings from the surface pull nothing
+SNAP_TAPER = 0.25     # a point's pull fades linearly to nothing over this last share of the reach
 SNAP_FADE = 0.2       # phi: how a vertex's move fades where the points' weights are small
 SNAP_POINTS = 50_000  # at most this many points (a seeded draw) pull the surface
 
@@ -425,19 +426,22 @@ def snap_to_points(mesh:trimesh.Trimesh, # a reconstruction, in the points' fram
                    spacing:float, # the cloud's point spacing (`point_spacing`)
                    sigma:float=SNAP_SIGMA, # the pull's width, in spacings
                    reach:float=SNAP_REACH, # the farthest point that pulls, in spacings
+                   taper:float=SNAP_TAPER, # rho: the share of the reach over which a point's pull fades
                    fade:float=SNAP_FADE, # phi
                    seed:int=0, # the draw of a dense cloud's points
                   ) -> trimesh.Trimesh: # the same faces, the vertices moved towards the points
-    "The surface moved onto the points near it: each vertex by the Gaussian-weighted mean offset of the points around it"
+    "The surface moved onto the points near it: each vertex by the weighted mean offset of the points around it (a Gaussian cut continuously at 3 sigma, tapered at the reach)"
     if len(mesh.faces) == 0 or len(points) == 0: return mesh
     points = np.asarray(points, np.float64)
     if len(points) > SNAP_POINTS: points = points[np.random.default_rng(seed).choice(len(points), SNAP_POINTS, replace=False)]
     foot, dist, _ = trimesh.proximity.closest_point(mesh, points)
-    near = dist <= reach * spacing
-    foot, offset = foot[near], (points - foot)[near]
+    r = reach * spacing
+    tau = np.clip((r - dist) / (taper * r), 0, 1)   # 1 within (1 - taper) r, 0 beyond r
+    near = tau > 0
+    foot, offset, tau = foot[near], (points - foot)[near], tau[near]
     s = sigma * spacing
     pairs = cKDTree(foot).sparse_distance_matrix(cKDTree(mesh.vertices), 3 * s, output_type='coo_matrix')
-    w = np.exp(-0.5 * (pairs.data / s) ** 2)
+    w = np.clip(np.exp(-0.5 * (pairs.data / s) ** 2) - np.exp(-4.5), 0, None) * tau[pairs.row]   # zero at 3 sigma and at the reach
     move, weight = np.zeros((len(mesh.vertices), 3)), np.zeros(len(mesh.vertices))
     np.add.at(move, pairs.col, w[:, None] * offset[pairs.row]); np.add.at(weight, pairs.col, w)
     return trimesh.Trimesh(mesh.vertices + move / (weight + fade)[:, None], mesh.faces, process=False)
