@@ -35,7 +35,7 @@ def reconstruct(points, # [N, 3] points (array-like), a trimesh.PointCloud, or a
                 seed:int=0, # seed of the draw
                 drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                 poses:int|None=None, # a crops model: the poses the cloud is read in, their fields averaged (default: 1 to `crops.MAX_POSES` by the crop count)
-                scales:int|None=None, # a crops model: the scales it is read at, their fields averaged (default: `crops.ensemble_scales`, 2 for a dense cloud, else 1)
+                scales:int|None=None, # a crops model: the scales it is read at, their fields averaged (default: `crops.ensemble_scales`, 2 for a dense cloud and more where part of it is sparse, else 1)
                 snap:bool=True, # a crops model: move the surface onto the input points near it (`generate.snap_to_points`)
                 device:str='auto', # where a model loaded here goes: auto, cpu, cuda or cuda:N
                 cfg_file=None, # the config of a reference checkpoint given as `model`

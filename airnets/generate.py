@@ -394,7 +394,7 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
                        source='points', # for messages
                        warn=print, # where warnings go
                        poses:int|None=None, # a crops model: the poses the cloud is read in (None: `ensemble_poses`, 1 to `MAX_POSES` by the crop count)
-                       scales:int|None=None, # a crops model: the scales (strides t, 2t, ...) it is read at (None: `ensemble_scales`, 2 for a dense cloud, else 1)
+                       scales:int|None=None, # a crops model: the scales (strides t, 2t, ...) it is read at (None: `ensemble_scales`, 2 for a dense cloud and more where part of it is sparse, else 1)
                        snap:bool=True, # a crops model: move the surface onto the points near it (`snap_to_points`)
                       ) -> tuple[trimesh.Trimesh, GridStats]: # the mesh in the points' coordinates, and the grid statistics
     "Normalise, reconstruct (tiled by crops in one or more poses and scales for a crops model, empty space far from the points), keep the components the points support, simplify, map back"
@@ -546,7 +546,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
                     batch_points:int=EXTRACTION_BATCH_POINTS, # decoder queries per call
                     n_points:int=None, # input points to use (default: all of them for a crops model such as general; a global model such as demo draws its training.pc_samples)
                     poses:int=None, # a crops model: read the cloud in this many poses and average the fields (default: 1 to 3, more for fewer crops)
-                    scales:int=None, # a crops model: read the cloud also by crops 2, 4, ... times larger and average the fields (default: 2 scales for a dense cloud read in one pose, else 1)
+                    scales:int=None, # a crops model: read the cloud also by crops 2, 4, ... times larger and average the fields (default: 2 scales for a dense cloud read in one pose, one more while a quarter of the coarsest scale's crops hold under a quarter of the points the model takes, else 1)
                     snap:bool=True, # a crops model: move the finished surface onto the input points near it, within a point spacing (--no-snap: the surface as extracted)
                     seed:int=0, # seed of the draw
                     drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
@@ -557,7 +557,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     crops whose size follows the cloud's own scale and density: the cloud is scaled to a longest bounding-box edge of 1, and the crops' spacing is
     chosen so that a typical crop holds the 512 points the model takes (down to 4% of the cloud's size), so every input point is used and a
     denser cloud gives more detail; a sparse cloud, tiled by few crops, is read in up to 3 poses (rotations of the cloud) whose fields
-    are averaged (--poses), and a dense one, read in one pose, also by crops twice as large, which see more of the object (--scales); its MISE grid is refined until a cell is about the cloud's point spacing. Far from every point (beyond
+    are averaged (--poses), and a dense one, read in one pose, also by crops twice as large, which see more of the object, and larger still where part of it is sparse (--scales); space enclosed by the crops that none reaches is inside or outside as the cloud read whole says; its MISE grid is refined until a cell is about the cloud's point spacing. Far from every point (beyond
     two point spacings, and at least 15% of the cloud's size) space is taken to be empty unless the model is sure of
     the opposite: the field is lowered there, by up to a logit of 2. The output keeps the closed components that input points support: half of a component's area lies within about one point spacing of them;
     a crops model's surface is then moved onto the input points within about one point spacing of it (--no-snap: the surface as extracted)."""
