@@ -336,7 +336,7 @@ def _uncovered(self):
     self.grid, self.covered, self.regions, self.n_regions = g.reshape(*n, 3), covered, comp, k
     self.outside = np.isin(comp, border[border > 0])   # [grid] nodes in a region that reaches the border
 
-JUDGE_NODES = 20_000   # at most this many nodes of the enclosed regions (a seeded draw, plus one node of each region) are put to the judge
+JUDGE_NODES = 2000     # at most this many nodes of the enclosed regions (a seeded draw, plus one node of each region) are put to the judge
 
 def _rim_votes(self, enclosed:np.ndarray) -> np.ndarray:
     "Per region, the sum of the signs of the blended field on the covered nodes next to it"
