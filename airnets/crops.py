@@ -545,7 +545,7 @@ class ScaleEnsemble:
         points = np.asarray(points, np.float64)
         t = float(stride or crop_stride(points, n_inputs))
         self.judge = TiledField(model, points, n_inputs, MAX_STRIDE, seed=seed, **kwargs) if t < MAX_STRIDE else None   # the global read
-        fine = PoseEnsemble(model, points, n_inputs, poses, seed=seed, stride=t, judge=self.judge, **kwargs)
+        fine = PoseEnsemble(model, points, n_inputs, poses, seed=seed, stride=stride, judge=self.judge, **kwargs)   # each pose its own stride, as given
         k = int(scales) if scales else ensemble_scales(len(fine.fields[0]), t)
         self.strides, self.ensembles = [t], [fine]
         while self.strides[-1] < MAX_STRIDE and (len(self.strides) < k or (not scales and k > 1 and starved(self.ensembles[-1].fields[0], n_inputs))):
