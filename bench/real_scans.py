@@ -277,7 +277,7 @@ def summarize(rows: list) -> dict:
     made = [r for r in rows if r.get('faces')]
     return dict(meshes=len(rows), iou_meshes=len(ious), iou_mean=float(np.mean(ious)) if ious else None,
                 iou_median=float(np.median(ious)) if ious else None, chamfer_l1_mean=mean('chamfer_l1', scored), f_score_10_mean=mean('f_score_10', scored),
-                seconds_mean=mean('seconds'), components_mean=mean('components', made),
+                seconds_mean=mean('seconds'), components_mean=mean('components', made), open_edges_mean=mean('open_edges', made),
                 watertight=sum(bool(r.get('watertight')) for r in rows), empty=sum(not r.get('faces') for r in rows),
                 failed=sum(r.get('status') not in ('ok', 'empty') for r in rows), unscored=len(rows) - len(scored),
                 peak_rss_mb_max=max((r['peak_rss_mb'] for r in rows if r.get('peak_rss_mb')), default=None))
@@ -290,13 +290,13 @@ def fmt(v, digits=3) -> str:
 def setting_table(s: str, summary: dict, availability: dict) -> str:
     from report import render_table
     head = ['method', 'meshes', 'mean IoU', 'median IoU', 'mean Chamfer-L1', 'mean F@1%', 's/object', 'mean components',
-            'watertight share', 'empty / failed', 'peak RSS (MB)']
+            'mean open edges', 'watertight share', 'empty / failed', 'peak RSS (MB)']
     rows = []
     for m, why in availability.items():
         if why: rows.append([m, why, *[''] * (len(head) - 2)]); continue
         t = summary[s][m]
         rows.append([m, str(t['meshes']), fmt(t['iou_mean']), fmt(t['iou_median']), fmt(t['chamfer_l1_mean'], 4), fmt(t['f_score_10_mean']),
-                     fmt(t['seconds_mean'], 1), fmt(t['components_mean'], 1), f"{t['watertight'] / max(t['meshes'], 1):.2f}",
+                     fmt(t['seconds_mean'], 1), fmt(t['components_mean'], 1), fmt(t.get('open_edges_mean'), 1), f"{t['watertight'] / max(t['meshes'], 1):.2f}",
                      f"{t['empty']} / {t['failed']}", fmt(t['peak_rss_mb_max'], 0)])
     return render_table(head, rows)
 
@@ -359,7 +359,7 @@ def markdown(doc: dict, availability: dict) -> str:
              f"resident memory; time limit {doc['options']['timeout']:g} s per object, a failure or timeout is scored as an empty mesh. "
              "Scores by airnets' evaluator (eval_mesh): Chamfer-L1 (unit box) and F-score at 1% on 100k surface samples each way, over the "
              f"non-empty meshes for Chamfer and all meshes for F (an empty mesh scores 0); IoU on {doc['options']['iou_points']:,} uniform points "
-             'of the unit box, only over the meshes whose prepared ground truth is watertight (an empty mesh scores 0). Components, watertight: '
+             'of the unit box, only over the meshes whose prepared ground truth is watertight (an empty mesh scores 0). Components, open edges (edges of one face only), watertight: '
              'of each output mesh after merging coincident vertices.', '']
     for s in doc['settings']:
         k = next((t['iou_meshes'] for t in doc['summary'][s].values()), 0)

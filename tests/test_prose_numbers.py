@@ -301,4 +301,6 @@ def test_reconstruct_help_numbers():
     from airnets.crops import ensemble_scales, ensemble_poses, POSE_CROPS
     assert ensemble_scales(POSE_CROPS, 0.1) == 2 and ensemble_poses(POSE_CROPS) == 1 and ensemble_scales(POSE_CROPS // 2, 0.1) == 1
     assert_says(doc, 'a dense one, read in one pose, also by crops twice as large')
-    assert_says(docments(reconstruct_cli)['scales'], '(default: 2 scales for a dense cloud read in one pose, else 1)')
+    from airnets.crops import STARVED
+    assert STARVED == 0.25   # the help's "a quarter of the points the model takes"
+    assert_says(docments(reconstruct_cli)['scales'], "(default: 2 scales for a dense cloud read in one pose, one more while a quarter of the coarsest scale's crops hold under a quarter of the points the model takes, else 1)")
