@@ -426,7 +426,7 @@ def snap_to_points(mesh:trimesh.Trimesh, # a reconstruction, in the points' fram
                    spacing:float, # the cloud's point spacing (`point_spacing`)
                    sigma:float=SNAP_SIGMA, # the pull's width, in spacings
                    reach:float=SNAP_REACH, # the farthest point that pulls, in spacings
-                   taper:float=SNAP_TAPER, # rho: the share of the reach over which a point's pull fades
+                   taper:float=SNAP_TAPER, # rho: the share of the reach over which a point's pull fades (0: a hard edge)
                    fade:float=SNAP_FADE, # phi
                    seed:int=0, # the draw of a dense cloud's points
                   ) -> trimesh.Trimesh: # the same faces, the vertices moved towards the points
@@ -436,7 +436,7 @@ def snap_to_points(mesh:trimesh.Trimesh, # a reconstruction, in the points' fram
     if len(points) > SNAP_POINTS: points = points[np.random.default_rng(seed).choice(len(points), SNAP_POINTS, replace=False)]
     foot, dist, _ = trimesh.proximity.closest_point(mesh, points)
     r = reach * spacing
-    tau = np.clip((r - dist) / (taper * r), 0, 1)   # 1 within (1 - taper) r, 0 beyond r
+    tau = np.clip((r - dist) / (taper * r), 0, 1) if taper > 0 else (dist <= r).astype(np.float64)   # 1 within (1 - taper) r, 0 beyond r (taper 0: a hard edge)
     near = tau > 0
     foot, offset, tau = foot[near], (points - foot)[near], tau[near]
     s = sigma * spacing
