@@ -403,14 +403,15 @@ def reconstruct_points(points:np.ndarray, # [N, 3] points in any units and posit
     if config.data.crops:
         if n_points and n_points < len(x): x = x[rng.choice(len(x), n_points, replace=False)]
         field = ScaleEnsemble(generator.model, x, config.training.pc_samples, scales, poses, seed=seed, batch_points=generator.batch_points)
-        field = EmptySpacePrior(field, x, point_spacing(x))   # weak guesses far from every point are empty space
+        spacing = point_spacing(x)
+        field = EmptySpacePrior(field, x, spacing)   # weak guesses far from every point are empty space
         mesh, st = generator.extract(field, simplify=False, seeds=x)   # the surface passes near every point: no thin part is stepped over
     else:
         inputs = draw_inputs(x, n_points or config.training.pc_samples, rng, source, warn)
         mesh, st = generator.extract(generator.decoder_fn(generator.encode(model_inputs(config, inputs))), simplify=False)
     mesh, _ = supported_components(mesh, x, support_radius(x))
     mesh = closed_simplification(mesh, generator.simplify_nfaces)
-    if snap and config.data.crops: mesh = snap_to_points(mesh, x, point_spacing(x), seed=seed)   # a global model's surface stays as extracted
+    if snap and config.data.crops: mesh = snap_to_points(mesh, x, spacing, seed=seed)   # a global model's surface stays as extracted
     if len(mesh.vertices): mesh = trimesh.Trimesh(mesh.vertices * s + c, mesh.faces, process=False)
     return mesh, st
 
