@@ -23,11 +23,16 @@ momentum 0.3), as do the baselines' CPU configs. The baselines' architectures do
 sees the points voxelised at 32^3).
 
 The JSON beside the table keeps every run's validation curve (cumulative training minutes, validation loss per
-epoch), which nbs/52_tutorial_compare draws. A run whose best epoch falls in the last third of its epochs has not
-flattened: the table marks it, and the budget was too short for it. With `--until_flat MAX`, such a run goes on in steps
-of half the budget until it has flattened or has trained MAX minutes: every run then gets the budget its own curve
-asks for (the table's "minutes" column), a run that flattened early is not given more, and the table still says which
-runs reached MAX without flattening.
+epoch), which nbs/52_tutorial_compare draws. A curve has flattened when the last third of its epochs lowered its best
+validation loss by less than `--flat_tol` (1%): with `--flat_tol 0` that is "its best epoch is not in the last third".
+The tolerance is there because the recipe halves the learning rate every 100 epochs: a long run keeps improving by
+ever smaller steps, so its best epoch stays at its end while the curve no longer moves (the table's "last-third gain"
+column shows by how much). With `--until_flat MAX`, a run that has not flattened goes on in steps of half the budget
+until it has or has trained MAX minutes: every run then gets the budget its own curve asks for (the table's "minutes"
+column), a run that flattened early is not given more, and the table says which runs reached MAX without flattening.
+The runs that may train longest (AIR-Net's) start first, so that two runs at a time finish together sooner.
+
+Each invocation is logged in `<exp_root>/compare_invocations.json`; the table reports the wall time of all of them.
 """
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -76,9 +82,19 @@ def sh(args: list, threads: int, log: Path) -> int:
         return subprocess.run([str(a) for a in args], env=env, stdout=f, stderr=subprocess.STDOUT).returncode
 
 
-def flattened(history: list, best_epoch) -> bool:
-    "A validation curve has flattened when its best epoch is not in the last third of its epochs"
-    return bool(best_epoch) and best_epoch <= 2 * len(history) / 3
+def last_third_gain(history: list) -> float | None:
+    "How much the last third of the epochs lowered the best validation loss, relative to the best before it"
+    losses = [x['val_loss'] for x in history if x.get('val_loss') is not None]
+    cut = (2 * len(losses)) // 3
+    if cut < 2: return None
+    before = min(losses[:cut])
+    return max(0.0, (before - min(losses)) / before)
+
+
+def flattened(history: list, tol: float = 0.01) -> bool:
+    "A validation curve has flattened when its last third lowered the best loss by less than `tol` (0: the best epoch is not in the last third)"
+    g = last_third_gain(history)
+    return g is not None and (g <= tol if tol else g == 0)
 
 
 def train(name: str, cfg: dict, a) -> int:
@@ -95,9 +111,10 @@ def train(name: str, cfg: dict, a) -> int:
         rc = sh([bin_('airnets_train'), '-exp_name', name, '-cfg_file', cfg_file, '--data_root', a.data_root, '--exp_root', a.exp_root,
                  '--max_minutes', budget, '--quiet'], a.threads, exp/'compare.log')
         ck = list_checkpoints(exp)
+        log_invocation(a)
         if rc != 0 or not a.until_flat or budget >= a.until_flat or not ck: break
         st = read_weights(ck[-1][1])
-        if flattened(st.get('history', []), st.get('best_epoch')): break
+        if flattened(st.get('history', []), a.flat_tol): break
         budget = min(a.until_flat, budget + a.minutes / 2)
         print(f'  {name}: not flat after epoch {len(st.get("history", []))} (best {st.get("best_epoch")}); budget now {budget:g} min', flush=True)
     print(f'  trained {name}: exit {rc}, {time.perf_counter() - t:.0f} s', flush=True)
@@ -113,6 +130,7 @@ def generate(name: str, a) -> Path | None:
     g = gens[-1]
     sh([bin_('airnets_evaluate'), '-generation_path', g, '--workers', 1, '--quiet'], a.threads, exp/'compare.log')
     sh([bin_('airnets_evaluate_gather'), '-generation_path', g], a.threads, exp/'compare.log')
+    log_invocation(a)
     print(f'  generated and evaluated {name}: {g}', flush=True)
     return g
 
@@ -131,7 +149,7 @@ def row(model: str, n: int, name: str, gen: Path | None, a) -> dict:
         mins = list(itertools.accumulate(x['seconds'] / 60 for x in h))
         r.update(epochs=len(h), minutes=round(mins[-1], 2) if mins else 0, best_epoch=st.get('best_epoch'),
                  best_val_loss=st.get('best_val_loss'), parameters=count_parameters(build_model(config_from_dict(st['config'], name))),
-                 flattened=flattened(h, st.get('best_epoch')),
+                 flattened=flattened(h, a.flat_tol), last_third_gain=last_third_gain(h),
                  curve=dict(minutes=[round(m, 3) for m in mins], val_loss=[x['val_loss'] for x in h], steps=[x.get('steps') for x in h]))
     if gen is not None:
         g = gather(gen)
@@ -145,31 +163,51 @@ def fmt(v, scale=1.0, digits=3):
     return '-' if v is None else f'{v * scale:.{digits}f}'
 
 
-def table(rows: list, a, started: str) -> str:
-    head = ['model', 'input points', 'parameters', 'minutes', 'epochs in budget', 'best epoch', 'best val loss', 'IoU', 'Chamfer-L1 (x1e-2)', 'Chamfer-L2 (x1e-4)', 'NC', 'F@1%', 'empty']
+def table(rows: list, a, started: str, wall: float) -> str:
+    head = ['model', 'input points', 'parameters', 'minutes', 'epochs in budget', 'best epoch', 'last-third gain', 'best val loss', 'IoU', 'Chamfer-L1 (x1e-2)', 'Chamfer-L2 (x1e-4)', 'NC', 'F@1%', 'empty']
     lines = ['| ' + ' | '.join(head) + ' |', '|' + '---|' * len(head)]
     for r in sorted(rows, key=lambda r: (r['points'], -(r.get('iou') or 0))):
         best = f"{r.get('best_epoch', '-')}" + ('' if r.get('flattened', True) else ' (not flat)')
-        lines.append('| ' + ' | '.join([r['model'], str(r['points']), f"{r.get('parameters', 0):,}", fmt(r.get('minutes'), digits=1), str(r.get('epochs', '-')), best, fmt(r.get('best_val_loss'), digits=4),
+        lines.append('| ' + ' | '.join([r['model'], str(r['points']), f"{r.get('parameters', 0):,}", fmt(r.get('minutes'), digits=1), str(r.get('epochs', '-')), best,
+                                         fmt(r.get('last_third_gain'), 100, 2) + ('%' if r.get('last_third_gain') is not None else ''), fmt(r.get('best_val_loss'), digits=4),
                                          fmt(r.get('iou')), fmt(r.get('chamfer_l1'), 100), fmt(r.get('chamfer_l2'), 1e4), fmt(r.get('normals')), fmt(r.get('f_score_10')),
                                          f"{r.get('empty', '-')}/{r.get('objects', '-')}"]) + ' |')
     cmd = 'python bench/compare.py ' + ' '.join(sys.argv[1:])
     return '\n'.join([
         '# The four models at the same CPU budget', '',
-        f'`{cmd.strip()}` (or `make compare`), started {started} on {platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()}).', '',
+        f'`{cmd.strip()}` (or `make compare`), started {started} on {machine()}; wall time {wall:.0f} minutes over all its invocations.', '',
         f'Each model trained for {a.minutes:g} minutes of wall-clock time on one CPU thread (two runs at a time) on the {a.n_train} training shapes of `{a.data_root}`, '
         f'input noise std {a.noise:g}'
         + (f'; a run whose curve had not flattened then went on in steps of {a.minutes / 2:g} minutes until it had, or up to {a.until_flat:g} minutes ("minutes": its training time)' if a.until_flat else '')
         + f'. Each was then reconstructed with MISE {a.mise_res} x {a.mise_steps} from its best validation epoch and evaluated on the {a.n_test} test shapes. '
         'Means over the test objects (an empty mesh counts 0 in IoU and F-score; Chamfer and NC over the non-empty ones); distances in units of the unit box. '
-        '"not flat": the best validation epoch lies in the last third of the run, so its curve had not flattened within the budget.', '',
+        f'"last-third gain": how much the last third of the epochs lowered the best validation loss; "not flat": it lowered it by more than {a.flat_tol:.0%} '
+        '(its curve had not flattened within the budget).', '',
         *lines, ''])
+
+
+def machine() -> str:
+    return f'{platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})'
+
+
+_LOG_LOCK = threading.Lock()
+
+
+def log_invocation(a) -> tuple[str, float]:
+    "Bring this invocation's entry in <exp_root>/compare_invocations.json up to date (called as each step ends, so a killed one counts to its last step); the first one's start and the wall minutes of all"
+    with _LOG_LOCK:
+        f = Path(a.exp_root)/'compare_invocations.json'
+        log = [x for x in (json.loads(f.read_text()) if f.is_file() else []) if x['started'] != a.started]
+        log.append(dict(started=a.started, machine=machine(), wall_minutes=round((time.perf_counter() - a.t_start) / 60, 1), argv=sys.argv[1:]))
+        write_atomic(f, json.dumps(log, indent=1) + '\n')
+        return log[0]['started'], sum(x['wall_minutes'] for x in log)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--minutes', type=float, default=24.0, help='training budget per run (wall-clock minutes)')
-    p.add_argument('--until_flat', type=float, default=48.0, help='continue a run whose curve has not flattened, in steps of half --minutes, up to this many minutes (0: never)')
+    p.add_argument('--until_flat', type=float, default=96.0, help='continue a run whose curve has not flattened, in steps of half --minutes, up to this many minutes (0: never)')
+    p.add_argument('--flat_tol', type=float, default=0.01, help='a curve has flattened when its last third lowered the best validation loss by less than this fraction')
     p.add_argument('--jobs', type=int, default=2, help='runs at a time')
     p.add_argument('--threads', type=int, default=1, help='torch threads per run')
     p.add_argument('--models', nargs='+', default=list(BASES), choices=list(BASES))
@@ -184,19 +222,20 @@ def main():
     if not (Path(a.data_root)/'split.npz').is_file(): sys.exit(f'compare: {a.data_root} has no split.npz: run `make demo` (or airnets_make_shapes + airnets_prepare) first')
     import numpy as np
     with np.load(Path(a.data_root)/'split.npz') as z: a.n_train, a.n_test = len(z['train']), len(z['test'])
-    started, t_start = datetime.datetime.now().strftime('%Y-%m-%d %H:%M'), time.perf_counter()
+    a.started, a.t_start = datetime.datetime.now().strftime('%Y-%m-%d %H:%M:%S'), time.perf_counter()
     runs = [(m, n, f'{m}{n}') for n in a.points for m in a.models]
+    runs.sort(key=lambda r: r[0] != 'airnet')  # the runs that may train longest first (a stable sort keeps the rest in order)
     Path(a.exp_root).mkdir(parents=True, exist_ok=True)
+    log_invocation(a)
     print(f'compare: {len(runs)} runs, {a.minutes:g} min each, {a.jobs} at a time', flush=True)
     with ThreadPoolExecutor(a.jobs) as ex:
         list(ex.map(lambda r: train(r[2], run_config(r[0], r[1], a.noise, a.minutes), a), runs))
         gens = list(ex.map(lambda r: generate(r[2], a), runs))
     rows = [row(m, n, name, g, a) for (m, n, name), g in zip(runs, gens)]
-    wall = (time.perf_counter() - t_start) / 60
-    md = table(rows, a, started) + f'\nWall time of this invocation: {wall:.0f} minutes (a resumed comparison counts only what was left to do).\n'
+    first, wall = log_invocation(a)
+    md = table(rows, a, first, wall)
     write_atomic(a.out, md)
-    machine = f'{platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})'
-    write_atomic(Path(a.out).with_suffix('.json'), json.dumps(dict(started=started, machine=machine, wall_minutes=round(wall, 1), args=vars(a), rows=rows), indent=1, default=str) + '\n')
+    write_atomic(Path(a.out).with_suffix('.json'), json.dumps(dict(started=first, machine=machine(), wall_minutes=round(wall, 1), args=vars(a), rows=rows), indent=1, default=str) + '\n')
     print(md)
 
 
