@@ -206,7 +206,7 @@ def log_invocation(a) -> tuple[str, float]:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--minutes', type=float, default=24.0, help='training budget per run (wall-clock minutes)')
-    p.add_argument('--until_flat', type=float, default=96.0, help='continue a run whose curve has not flattened, in steps of half --minutes, up to this many minutes (0: never)')
+    p.add_argument('--until_flat', type=float, default=48.0, help='continue a run whose curve has not flattened, in steps of half --minutes, up to this many minutes (0: never)')
     p.add_argument('--flat_tol', type=float, default=0.01, help='a curve has flattened when its last third lowered the best validation loss by less than this fraction')
     p.add_argument('--jobs', type=int, default=2, help='runs at a time')
     p.add_argument('--threads', type=int, default=1, help='torch threads per run')
