@@ -52,10 +52,11 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT/'bench')]
 from airnets.config import load_config  # noqa: E402
 from airnets.evaluate import gather  # noqa: E402
 from airnets.files import write_atomic  # noqa: E402
+from report import cpu_model, usable_cores  # noqa: E402
 
 BASES = {'airnet': 'demo', 'onet': 'onet_small', 'convonet': 'convonet_small', 'ifnet': 'ifnet_small'}
 NAMES = {'airnet': 'AIR-Net', 'onet': 'ONet', 'convonet': 'ConvONet (3 planes)', 'ifnet': 'IF-Net'}
@@ -187,7 +188,7 @@ def table(rows: list, a, started: str, wall: float) -> str:
 
 
 def machine() -> str:
-    return f'{platform.node() or "?"} ({os.cpu_count()} CPUs, {platform.processor() or platform.machine()})'
+    return f'{platform.node() or "?"} ({cpu_model()}, {usable_cores()} cores)'
 
 
 _LOG_LOCK = threading.Lock()
