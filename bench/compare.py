@@ -8,7 +8,7 @@ the test split (MISE 64 x 1, a 128^3 grid as ONet's default, the best validation
 and evaluated with airnets_evaluate (IoU on 1M uniform points, Chamfer-L1/L2 and normal consistency on 100k surface
 samples, F-score at 1% of the unit box).
 
-    python bench/compare.py [--minutes 24] [--until_flat 48] [--jobs 2] [--data_root data/shapes] [--out bench/comparison.md]
+    python bench/compare.py [--minutes 24] [--until_flat 48] [--flat_tol 0.01] [--jobs 2] [--data_root data/shapes] [--out bench/comparison.md]
     make compare                                    # the same, as committed
 
 Everything goes through the command-line tools (airnets_train, airnets_generate, airnets_evaluate,
@@ -220,6 +220,7 @@ def main():
     p.add_argument('--exp_root', default='experiments/compare')
     p.add_argument('--out', default='bench/comparison.md')
     a = p.parse_args()
+    if not 0 <= a.flat_tol < 1: p.error(f'--flat_tol {a.flat_tol:g}: a fraction of the best loss is wanted, at least 0 and below 1')
     if not (Path(a.data_root)/'split.npz').is_file(): sys.exit(f'compare: {a.data_root} has no split.npz: run `make demo` (or airnets_make_shapes + airnets_prepare) first')
     import numpy as np
     with np.load(Path(a.data_root)/'split.npz') as z: a.n_train, a.n_test = len(z['train']), len(z['test'])

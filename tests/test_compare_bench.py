@@ -82,3 +82,10 @@ def test_invocations_add_up(compare, tmp_path):
     assert first == '2026-01-01 00:00:00' and wall == 32.0
     a.t_start -= 60                                                          # its entry is updated, not added again
     assert compare.log_invocation(a) == (first, 33.0) and len(json.loads(log.read_text())) == 2
+
+
+def test_a_flat_tolerance_outside_0_to_1_is_refused(compare, monkeypatch, capsys):
+    for bad in ('-0.1', '1.5'):
+        monkeypatch.setattr('sys.argv', ['compare.py', '--flat_tol', bad])
+        with pytest.raises(SystemExit) as e: compare.main()
+        assert e.value.code == 2 and f'--flat_tol {float(bad):g}: a fraction' in capsys.readouterr().err
