@@ -8,7 +8,7 @@ the test split (MISE 64 x 1, a 128^3 grid as ONet's default, the best validation
 and evaluated with airnets_evaluate (IoU on 1M uniform points, Chamfer-L1/L2 and normal consistency on 100k surface
 samples, F-score at 1% of the unit box).
 
-    python bench/compare.py [--minutes 24] [--until_flat 48] [--flat_tol 0.01] [--jobs 2] [--data_root data/shapes] [--out bench/comparison.md]
+    python bench/compare.py [--minutes 24] [--until_flat 96] [--flat_tol 0.01] [--jobs 2] [--data_root data/shapes] [--out bench/comparison.md]
     make compare                                    # the same, as committed
 
 Everything goes through the command-line tools (airnets_train, airnets_generate, airnets_evaluate,
@@ -207,7 +207,7 @@ def log_invocation(a) -> tuple[str, float]:
 def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--minutes', type=float, default=24.0, help='training budget per run (wall-clock minutes)')
-    p.add_argument('--until_flat', type=float, default=48.0, help='continue a run whose curve has not flattened, in steps of half --minutes, up to this many minutes (0: never)')
+    p.add_argument('--until_flat', type=float, default=96.0, help='continue a run whose curve has not flattened, in steps of half --minutes, up to this many minutes (0: never)')
     p.add_argument('--flat_tol', type=float, default=0.01, help='a curve has flattened when its last third lowered the best validation loss by less than this fraction')
     p.add_argument('--jobs', type=int, default=2, help='runs at a time')
     p.add_argument('--threads', type=int, default=1, help='torch threads per run')
