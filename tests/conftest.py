@@ -15,3 +15,11 @@ def shapes45(tmp_path_factory) -> Path:
         r = subprocess.run([*map(str, cmd)], capture_output=True, text=True, timeout=600)
         assert r.returncode == 0, r.stdout + r.stderr
     return root
+
+# The files that train or reconstruct run first: tools/test.sh gives each of two pytest-xdist workers a whole file at a
+# time, so the long files run side by side and the short ones fill in at the end instead of one long file running alone.
+LONG_FILES_FIRST = ('test_train.py', 'test_crops.py', 'test_generate.py', 'test_baselines.py', 'test_hostile.py', 'test_evaluate.py')
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # a stable sort: each file keeps its own order

@@ -42,6 +42,9 @@ bash tools/build_docs.sh
 echo "== pytest"
 # where Chromium could be installed the browser test must run, not skip
 [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && export DOCS_TEST_STRICT=1
-set +e; python -m pytest tests -q -rs --durations=40; rc=$?; set -e
+# two workers (pytest-xdist), a test file each at a time: most tests run commands in fresh single-threaded
+# processes, so two side by side use both cores; a file's module fixtures (a trained model, a prepared dataset) are
+# made once, by the worker that runs the file. PYTEST_WORKERS=0 runs everything in this process.
+set +e; python -m pytest tests -q -rs --durations=40 -n "${PYTEST_WORKERS:-2}" --dist loadfile; rc=$?; set -e
 [ $rc -eq 5 ] && { echo "pytest collected no tests"; exit 1; }
 exit $rc
