@@ -1,5 +1,5 @@
 """The package's shape: the import graph among airnets' modules (imports at module level and inside functions alike)
-has no cycle, and no module imports another module's private names."""
+has no cycle, and no module imports another module's private names; nor do the benches, tools and tests."""
 import ast
 from pathlib import Path
 
@@ -8,10 +8,10 @@ import pytest
 PKG = Path(__file__).resolve().parents[1]/'airnets'
 MODULES = sorted(p.stem for p in PKG.glob('*.py') if p.stem not in ('__init__', '_modidx'))
 
-def imports(module: str) -> list:
-    "(target module, imported names, line) for every import of an airnets module in `module`, wherever it stands"
+def imports(module: str, path: Path | None = None) -> list:
+    "(target module, imported names, line) for every import of an airnets module in `module` (or the file `path`), wherever it stands"
     found = []
-    for node in ast.walk(ast.parse((PKG/f'{module}.py').read_text())):
+    for node in ast.walk(ast.parse((path or PKG/f'{module}.py').read_text())):
         if isinstance(node, ast.Import):
             found += [(a.name.split('.')[1], [], node.lineno) for a in node.names if a.name.startswith('airnets.')]
         elif isinstance(node, ast.ImportFrom):
@@ -57,6 +57,15 @@ def test_the_plumbing_layers_are_leaves(leaf, allowed):
 def test_no_module_imports_another_modules_private_names():
     bad = [f'airnets/{m}.py:{line}: from {t} import {n}' for m in MODULES for t, names, line in imports(m)
            if t in MODULES and t != m for n in names if n.startswith('_')]
+    assert not bad, '\n'.join(bad)
+
+SCRIPTS = sorted(p for d in ('bench', 'tools', 'tests') for p in (PKG.parent/d).glob('*.py'))
+
+def test_scripts_use_only_the_public_names_of_airnets():
+    "bench/, tools/ and tests/ import neither airnets' compiled extensions (_C, _mise) nor a module's private names"
+    assert len(SCRIPTS) > 20 and any(p.name == 'mise.py' for p in SCRIPTS)
+    bad = [f'{p.relative_to(PKG.parent)}:{line}: {t} {names}' for p in SCRIPTS for t, names, line in imports('', p)
+           if t.startswith('_') or any(n.startswith('_') for n in names)]
     assert not bad, '\n'.join(bad)
 
 def test_importing_airnets_imports_neither_torch_nor_its_modules():

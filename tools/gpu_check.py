@@ -54,10 +54,11 @@ def bin_(name: str) -> str: return str(Path(sys.executable).parent/name)
 @step('extension and device')
 def check_extension(device: str):
     import torch
-    import airnets._C as C
-    if device == 'cpu': return f'torch {torch.__version__}; CUDA kernel built: {C.with_cuda()} (cpu run)'
+    from airnets.fps import fps_backend
+    cuda_kernel = fps_backend('cuda') == 'cuda'    # the extension is built with its CUDA kernels
+    if device == 'cpu': return f'torch {torch.__version__}; CUDA kernel built: {cuda_kernel} (cpu run)'
     if not torch.cuda.is_available(): raise RuntimeError(f'torch {torch.__version__} sees no GPU (CUDA build: {torch.version.cuda})')
-    if not C.with_cuda(): raise RuntimeError('airnets._C was built without its CUDA kernels: reinstall on this machine (pip install -e . --no-build-isolation)')
+    if not cuda_kernel: raise RuntimeError('airnets._C was built without its CUDA kernels: reinstall on this machine (pip install -e . --no-build-isolation)')
     return f'{torch.cuda.get_device_name()}, torch {torch.__version__}, CUDA {torch.version.cuda}'
 
 
