@@ -1,4 +1,4 @@
-"""The four models at the same CPU budget: a small-scale version of the paper's main table (spec airnets_reference.md §9).
+"""The four models at the same CPU budget: a small-scale version of the paper's main table (Tables 1 and 2 of Giebenhain & Goldlücke, 3DV 2021).
 
 AIR-Net, ONet, ConvONet (three planes) and IF-Net, each in its CPU-sized packaged config (demo, onet_small,
 convonet_small, ifnet_small), are trained on the embedded dataset (`make demo`'s data/shapes) with sparse (300) and
@@ -100,7 +100,7 @@ def flattened(history: list, tol: float = 0.01) -> bool:
 
 def train(name: str, cfg: dict, a) -> int:
     "Train one run to its budget; with --until_flat, go on in steps of half the budget while its curve has not flattened"
-    from airnets.airnet import read_weights
+    from airnets.checkpoints import read_weights
     from airnets.train import list_checkpoints
     exp = Path(a.exp_root)/name
     exp.mkdir(parents=True, exist_ok=True)
@@ -138,7 +138,8 @@ def generate(name: str, a) -> Path | None:
 
 def row(model: str, n: int, name: str, gen: Path | None, a) -> dict:
     import torch
-    from airnets.airnet import count_parameters, read_weights
+    from airnets.airnet import count_parameters
+    from airnets.checkpoints import read_weights
     from airnets.config import config_from_dict, build_model
     from airnets.train import list_checkpoints
     exp = Path(a.exp_root)/name

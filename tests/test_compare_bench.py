@@ -36,7 +36,7 @@ def test_flattened_is_a_last_third_that_gains_less_than_the_tolerance(compare):
 
 def fake_runs(compare, monkeypatch, tmp_path, flat_after):
     "sh() records the budgets; the checkpoint's curve flattens once the budget reaches `flat_after` minutes"
-    import airnets.airnet, airnets.train
+    import airnets.checkpoints, airnets.train
     budgets = []
     def sh(args, threads, log):
         budgets.append(float(args[args.index('--max_minutes') + 1]))
@@ -47,7 +47,7 @@ def fake_runs(compare, monkeypatch, tmp_path, flat_after):
         return dict(history=curve(*[1 / (1 + min(i, best)) for i in range(n)]), best_epoch=best)
     monkeypatch.setattr(compare, 'sh', sh)
     monkeypatch.setattr(airnets.train, 'list_checkpoints', lambda exp: [(1, tmp_path/'ck.tar')])
-    monkeypatch.setattr(airnets.airnet, 'read_weights', read_weights)
+    monkeypatch.setattr(airnets.checkpoints, 'read_weights', read_weights)
     return budgets
 
 
