@@ -5,15 +5,12 @@
 # %% ../nbs/10_fps.ipynb #1a4e94c1
 from __future__ import annotations
 
-import json, math, sys, time, warnings
-from pathlib import Path
+import math, warnings
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .cli import UsageError, command
-from .files import write_atomic
 
 _C_IMPORT_ERROR = None
 try:
@@ -23,8 +20,7 @@ except ImportError as e:  # not built: everything still works through the pure-t
 
 # %% auto #0
 __all__ = ['NEAR_ORIGIN_SQNORM', 'reference_threads', 'tie_break_order', 'near_origin', 'emulate_pointnet2_fps', 'fps_reference',
-           'fps_backend', 'farthest_point_sample', 'furthest_point_sample', 'demo_cloud', 'plot_anchors',
-           'covering_radius', 'fps_demo', 'fps_demo_cli']
+           'fps_backend', 'farthest_point_sample', 'furthest_point_sample']
 
 # %% ../nbs/10_fps.ipynb #215a4b30
 def reference_threads(n:int, # number of points in a cloud (>= 1)
@@ -159,91 +155,3 @@ def furthest_point_sample(xyz:Tensor, # [B, N, 3] float32 points
                          ) -> Tensor: # [B, npoint] int32 indices, as pointnet2_ops returns them
     "Drop-in for `pointnet2_ops.pointnet2_utils.furthest_point_sample`: same indices, int32, near-origin rule on"
     return farthest_point_sample(xyz, npoint, skip_near_origin=True).int()
-
-# %% ../nbs/10_fps.ipynb #a13175d8
-def demo_cloud(n:int=3000, # number of points
-               seed:int=0, # random seed
-              ) -> Tensor: # [n, 3] float32 points on a torus with a disc through the origin
-    "A test cloud: points on a torus (R = 0.3, r = 0.1) and, one in six, on a disc through the origin spanning its hole"
-    g = torch.Generator().manual_seed(seed)
-    n_disc = n // 6
-    u, v = torch.rand(2, 4 * n, generator=g) * 2 * math.pi
-    keep = torch.rand(4 * n, generator=g) < (0.3 + 0.1 * torch.cos(v)) / 0.4  # uniform over the torus' area
-    u, v = u[keep][:n - n_disc], v[keep][:n - n_disc]
-    torus = torch.stack([(0.3 + 0.1 * torch.cos(v)) * torch.cos(u), (0.3 + 0.1 * torch.cos(v)) * torch.sin(u), 0.1 * torch.sin(v)], 1)
-    r, a = 0.2 * torch.rand(n_disc, generator=g).sqrt(), torch.rand(n_disc, generator=g) * 2 * math.pi
-    disc = torch.stack([r * torch.cos(a), r * torch.sin(a), torch.zeros(n_disc)], 1)
-    return torch.cat([torus, disc]).float()
-
-# %% ../nbs/10_fps.ipynb #cd4921e6
-def plot_anchors(points:Tensor, # [N, 3] cloud
-                 anchors:Tensor, # [M] indices into points
-                 title:str='', # figure title
-                ):
-    "A plotly 3D scatter of a cloud with its anchors highlighted"
-    import plotly.graph_objects as go
-    p, a = points.numpy(), points[anchors].numpy()
-    fig = go.Figure([go.Scatter3d(x=p[:, 0], y=p[:, 1], z=p[:, 2], mode='markers', name='points',
-                                  marker=dict(size=1.5, color='lightgray')),
-                     go.Scatter3d(x=a[:, 0], y=a[:, 1], z=a[:, 2], mode='markers', name='anchors',
-                                  marker=dict(size=4, color='crimson'))])
-    fig.update_layout(title=title, height=480, margin=dict(l=0, r=0, t=40, b=0), scene=dict(aspectmode='data'))
-    return fig
-
-# %% ../nbs/10_fps.ipynb #c17520be
-def covering_radius(points:Tensor, # [N, 3] cloud
-                    anchors:Tensor, # [M] indices into points
-                    chunk:int=4096, # points per distance block (memory: chunk x M floats)
-                   ) -> float: # the largest distance from a point to its nearest anchor
-    "How well `anchors` cover `points`: the largest distance from any point to its nearest anchor"
-    a = points[anchors]
-    return max(torch.cdist(points[i:i + chunk], a).amin(1).max().item() for i in range(0, len(points), chunk))
-
-# %% ../nbs/10_fps.ipynb #660cf9ec
-def fps_demo(out:Path, # folder for the figures and summary.json
-             n_points:int=30000, # points in the demo cloud
-             n_anchors:int=2048, # anchors to pick
-             seed:int=0, # random seed of the cloud and of the random baseline
-             reference:bool=True, # also run the pure-torch reference and check it agrees
-            ) -> dict: # the summary written to summary.json
-    "Farthest point sampling on `demo_cloud`: timings, coverage against random points, figures"
-    import matplotlib.pyplot as plt
-    out = Path(out)
-    pts = demo_cloud(n_points, seed)
-    t0 = time.perf_counter(); idx = farthest_point_sample(pts[None], n_anchors)[0]; t_op = time.perf_counter() - t0
-    summary = dict(n_points=n_points, n_anchors=n_anchors, seed=seed, backend=fps_backend(), threads=torch.get_num_threads(),
-                   seconds=round(t_op, 4))
-    if reference:
-        t0 = time.perf_counter(); ref = fps_reference(pts[None], n_anchors)[0]; t_ref = time.perf_counter() - t0
-        summary.update(reference_seconds=round(t_ref, 4), speedup_vs_reference=round(t_ref / t_op, 1),
-                       identical_to_reference=bool(torch.equal(idx, ref)))
-    rnd = torch.randperm(n_points, generator=torch.Generator().manual_seed(seed))[:n_anchors]
-    summary.update(covering_radius_fps=round(covering_radius(pts, idx), 5), covering_radius_random=round(covering_radius(pts, rnd), 5),
-                   points_dropped_by_near_origin_rule=int(near_origin(pts).sum()))
-    fig, axs = plt.subplots(1, 2, figsize=(11, 5.2), sharex=True, sharey=True)
-    for ax, (name, sel) in zip(axs, (('farthest point sampling', idx), ('random', rnd))):
-        ax.scatter(pts[:, 0], pts[:, 1], s=0.3, c='0.75'); ax.scatter(pts[sel, 0], pts[sel, 1], s=3, c='crimson')
-        ax.set_title(f'{n_anchors} {name} anchors: covering radius {covering_radius(pts, sel):.4f}'); ax.set_aspect('equal')
-    fig.tight_layout()
-    import io; buf = io.BytesIO(); fig.savefig(buf, format='png', dpi=110); plt.close(fig)
-    write_atomic(out/'fps_demo.png', buf.getvalue())
-    write_atomic(out/'fps_demo.html', plot_anchors(pts, idx, f'{n_anchors} FPS anchors of {n_points} points').to_html(include_plotlyjs=True).encode())
-    write_atomic(out/'summary.json', (json.dumps(summary, indent=2) + '\n').encode())
-    return summary
-
-@command('airnets_fps_demo', interrupted='run it again to start over')
-def fps_demo_cli(out:str='experiments/fps_demo', # output folder
-                 n_points:int=30000, # points in the demo cloud
-                 n_anchors:int=2048, # anchors to pick
-                 seed:int=0, # random seed
-                 no_reference:bool=False, # skip the slow pure-torch reference run
-                ):
-    "Run farthest point sampling on the embedded demo cloud and write figures and a summary"
-    if n_points < 1 or not 1 <= n_anchors <= n_points:
-        raise UsageError(f'need 1 <= --n_anchors <= --n_points, got --n_anchors {n_anchors} --n_points {n_points}')
-    s = fps_demo(Path(out), n_points, n_anchors, seed, reference=not no_reference)
-    print(json.dumps(s, indent=2))
-    print(f'wrote {Path(out)/"fps_demo.png"}, fps_demo.html and summary.json')
-    if s.get('identical_to_reference') is False:
-        print('airnets_fps_demo: the compiled op disagrees with the reference', file=sys.stderr); return 1
-    return 0

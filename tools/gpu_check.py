@@ -110,7 +110,8 @@ def _fixtures():
 @step('FPS: GPU indices equal the CPU\'s')
 def check_fps(device: str):
     import torch
-    from airnets.fps import farthest_point_sample, demo_cloud
+    from airnets.fps import farthest_point_sample
+    from airnets.fps_demo import demo_cloud
     if device == 'cpu': return 'SKIP: cpu run'
     clouds = [fx['inputs']['points'] for _, fx in _fixtures()] or [demo_cloud(3000)[None]]
     for pts in clouds:
