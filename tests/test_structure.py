@@ -54,6 +54,19 @@ def test_the_cycle_finder_finds_cycles():
 def test_the_plumbing_layers_are_leaves(leaf, allowed):
     assert set(graph()[leaf]) <= allowed, graph()[leaf]
 
+def closure(g: dict, m: str) -> set:
+    "every module that `m` imports, directly or through others"
+    seen, todo = set(), [m]
+    while todo:
+        for n in g[todo.pop()]:
+            if n not in seen: seen.add(n); todo.append(n)
+    return seen
+
+@pytest.mark.parametrize('model', ['fps', 'attention', 'airnet', 'onet', 'convonet', 'ifnet'])
+def test_the_models_do_not_pull_in_the_command_line_or_file_layers(model):
+    assert not closure(graph(), model) & {'cli', 'files'}, closure(graph(), model)
+    assert 'cli' in closure(graph(), 'fps_demo')      # the closure is transitive: the demo's command reaches cli
+
 def test_no_module_imports_another_modules_private_names():
     bad = [f'airnets/{m}.py:{line}: from {t} import {n}' for m in MODULES for t, names, line in imports(m)
            if t in MODULES and t != m for n in names if n.startswith('_')]
