@@ -124,13 +124,14 @@ def check_fps(device: str):
 @step('reference AIR-Nets: GPU logits equal the CPU\'s')
 def check_logits(device: str):
     import torch
-    from airnets.airnet import load_reference_checkpoint
+    from airnets.airnet import AirNet
+    from airnets.checkpoints import load_halves, read_weights
     if device == 'cpu': return 'SKIP: cpu run'
     fx = list(_fixtures())
     if not fx: return f'SKIP: {FIXTURES} is absent'
     worst = []
     for p, f in fx:
-        m = load_reference_checkpoint(p, f['config']); x, q = f['inputs']['points'], f['inputs']['queries']
+        m = load_halves(AirNet(f['config']), read_weights(p), p).eval(); x, q = f['inputs']['points'], f['inputs']['queries']
         with torch.no_grad(): cpu = m(x, q); gpu = m.cuda()(x.cuda(), q.cuda()).cpu()
         d = (cpu - gpu).abs().max().item(); worst.append(d)
         if d > 1e-4: raise RuntimeError(f'{p.name}: max |CPU - GPU| = {d:.2e} > 1e-4')
