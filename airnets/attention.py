@@ -97,6 +97,7 @@ def _dispatch(block, *args):
 def two_layer_mlp(d_in:int, # input width
                   d:int, # hidden and output width
                  ) -> nn.Sequential: # Linear, ReLU, Linear: the reference's position and attention MLPs
+    "A two-layer perceptron: Linear(d_in, d), ReLU, Linear(d, d)"
     return nn.Sequential(nn.Linear(d_in, d), nn.ReLU(), nn.Linear(d, d))
 
 def batch_norm(bn:nn.BatchNorm1d, # a BatchNorm1d over channels
@@ -189,7 +190,10 @@ class SetAbstraction(nn.Module):
 
 class TransitionDown(nn.Module):
     "A wrapper that keeps the reference's parameter names (`transition_downs.<i>.sa.*`) around a set abstraction"
-    def __init__(self, npoint, nneigh, d, skip_near_origin=True,
+    def __init__(self, npoint, # centres to keep
+                 nneigh, # neighbours of each centre (the centre included)
+                 d, # feature width
+                 skip_near_origin=True, # FPS ignores points within 0.032 of the origin, as the reference does
                  kind=None): # the set abstraction class (default `SetAbstraction`; the ablations pass a max-pool one)
         super().__init__(); self.sa = (kind or SetAbstraction)(npoint, nneigh, d, skip_near_origin)
     def forward(self, xyz, feats): return self.sa(xyz, feats)

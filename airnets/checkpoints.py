@@ -76,17 +76,23 @@ CKPT_RE = re.compile(r'(\d+)'.join(map(re.escape, CKPT_NAME.split('{}'))))  # a 
 def checkpoint_path(exp_dir, # the experiment folder
                     epoch:int, # epochs done
                    ) -> Path: # <exp_dir>/checkpoints/checkpoint_epoch_<epoch>.tar
+    "The file of the experiment's checkpoint after `epoch` epochs"
     return Path(exp_dir)/CHECKPOINTS/CKPT_NAME.format(int(epoch))
 
-def checkpoint_epoch(path) -> int|None: # a checkpoint file -> its epoch; None when it is not named checkpoint_epoch_<e>.tar
+def checkpoint_epoch(path, # a checkpoint file
+                    ) -> int|None: # its epoch; None when it is not named checkpoint_epoch_<e>.tar
+    "The epoch in a checkpoint's file name"
     m = CKPT_RE.fullmatch(Path(path).name)
     return int(m.group(1)) if m else None
 
-def checkpoint_label(path) -> str: # a checkpoint file -> its name in output folders: the epoch, else the file's stem
+def checkpoint_label(path, # a checkpoint file
+                    ) -> str: # the epoch, else the file's stem
+    "The checkpoint's name in output folders"
     e = checkpoint_epoch(path)
     return Path(path).stem if e is None else str(e)
 
-def list_checkpoints(exp_dir) -> list: # the experiment folder -> [(epoch, path)], oldest first
+def list_checkpoints(exp_dir, # the experiment folder
+                    ) -> list: # [(epoch, path)], oldest first
     "The experiment's checkpoints by epoch"
     d = Path(exp_dir)/CHECKPOINTS
     if not d.is_dir(): return []
@@ -102,11 +108,14 @@ def write_best(exp_dir, # the experiment folder
     "Record the best epoch (atomically)"
     return write_atomic(Path(exp_dir)/BEST_FILE, json.dumps(dict(epoch=epoch, val_loss=val_loss)) + '\n')
 
-def best_epoch(exp_dir) -> int|None: # the experiment folder -> its best epoch; None when it was trained without validation
+def best_epoch(exp_dir, # the experiment folder
+              ) -> int|None: # its best epoch; None when it was trained without validation
+    "The best epoch that `write_best` recorded"
     p = Path(exp_dir)/BEST_FILE
     return int(json.loads(p.read_text())['epoch']) if p.is_file() else None
 
-def read_checkpoint(path) -> dict:
+def read_checkpoint(path, # a checkpoint file (checkpoint_epoch_<e>.tar)
+                   ) -> dict:
     "A training checkpoint (its epoch and both halves) read with weights only, or CheckpointError naming the file"
     return read_weights(path, ('epoch', 'encoder_state_dict', 'decoder_state_dict'), 'an airnets checkpoint')
 
@@ -149,12 +158,14 @@ def generation_dir(exp_dir, # experiments/<exp>
                    label:str, # the checkpoint's label (`checkpoint_label`)
                    tag:str, # the extraction's tag: '@64x2' or '@128'
                   ) -> Path: # experiments/<exp>/evaluation_<label>_<tag>/generation
+    "The folder of the meshes one checkpoint generates with one extraction"
     return Path(exp_dir)/f'evaluation_{label}_{tag}'/'generation'
 
 # %% ../nbs/002_checkpoints.ipynb #4f4b63af
 WEIGHTS_DIR = Path(__import__('airnets').__file__).parent/'weights'  # the shipped files, inside the installed package
 
 def pretrained_names() -> list[str]: # the shipped models
+    "The names of the shipped weights files, sorted"
     return sorted(p.stem for p in WEIGHTS_DIR.glob('*.pt'))
 
 def pretrained_path(name:str='demo', # a shipped model's name
@@ -167,6 +178,7 @@ def pretrained_path(name:str='demo', # a shipped model's name
 DEFAULT_MODEL = 'general'   # what airnets_reconstruct uses when no model is named
 
 def default_pretrained() -> str: # the shipped model used when none is named
+    "`DEFAULT_MODEL` when it is shipped, else the first shipped model by name"
     return DEFAULT_MODEL if DEFAULT_MODEL in pretrained_names() else pretrained_names()[0]
 
 def weights_file(name_or_path, # a weights file, or a shipped model's name

@@ -27,7 +27,8 @@ EXIT_DONE, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130  # what a co
 class UsageError(Exception): "Bad command-line usage or configuration: the command prints the message on one line and exits with 2"
 
 # %% ../nbs/001_cli.ipynb #579fcb8a
-def flag_names(func) -> set[str]: # the names of `func`'s flags: its parameters with a default (a True switch as no-<name>), and help
+def flag_names(func, # a command's function
+              ) -> set[str]: # the names of `func`'s flags: its parameters with a default (a True switch as no-<name>), and help
     "The words that may follow one or two dashes on `func`'s command line"
     ps = inspect.signature(func).parameters.values()
     return {('no-' if p.default is True else '') + p.name for p in ps if p.default is not inspect.Parameter.empty} | {'help'}
@@ -130,10 +131,12 @@ class Summary:
 def reason(e:BaseException, # why an object failed
            plain:tuple=(), # exception types whose message is shown alone (it names the file and the problem)
           ) -> str: # the line the report shows
+    "An exception as one line: its message, prefixed with its type's name unless the type is in `plain`"
     return str(e) if isinstance(e, plain) else f'{type(e).__name__}: {e}'
 
 # %% ../nbs/001_cli.ipynb #3596fdfa
-def parse_shard(spec:str) -> tuple: # 'i/n' -> (i, n)
+def parse_shard(spec:str, # the value given: 'i/n'
+               ) -> tuple: # (i, n)
     "Parse a `--shard` value"
     try:
         i, n = (int(x) for x in str(spec).split('/'))
@@ -204,7 +207,9 @@ DEFAULT_ROOTS = {'ifnet': 'shapenet/data', 'onet': 'occupancy_networks/data/Shap
 DATA_TYPES = tuple(DEFAULT_ROOTS)  # every data type
 TRAINING_DATA_TYPES = ('ifnet', 'onet')  # the data types with supervision points
 
-def one_of(values) -> str: # ['a', 'b', 'c'] -> 'a, b or c'
+def one_of(values, # the choices
+          ) -> str: # ['a', 'b', 'c'] -> 'a, b or c'
+    "The choices as words for a message"
     values = [str(v) for v in values]
     return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
@@ -218,4 +223,5 @@ def check_data_type(data_type:str, # the -data_type given
 def default_root(data_type:str, # a data type
                  data_root=None, # the --data_root given, if any
                 ) -> Path: # the data root to use
+    "The data root given, else the data type's default"
     return Path(data_root or DEFAULT_ROOTS[data_type])

@@ -69,7 +69,8 @@ def local_max(features:Tensor, # [B, T, C]
 # %% ../nbs/14_convonet.ipynb #9a2321dc
 class UNetDown(nn.Module):
     "Two 3x3 conv + ReLU, then (except at the bottom) 2x2 max-pooling; returns (pooled, before pooling)"
-    def __init__(self, c_in:int, c_out:int, # channels
+    def __init__(self, c_in:int, # input channels
+                 c_out:int, # output channels
                  pooling:bool=True, # pool after the convolutions
                 ):
         super().__init__()
@@ -81,7 +82,8 @@ class UNetDown(nn.Module):
 
 class UNetUp(nn.Module):
     "Transposed 2x2 conv halving the channels, concat with the skip, two 3x3 conv + ReLU"
-    def __init__(self, c_in:int, c_out:int): # channels
+    def __init__(self, c_in:int, # input channels (the coarser level's)
+                 c_out:int): # output channels (the skip's)
         super().__init__()
         self.upconv = nn.ConvTranspose2d(c_in, c_out, 2, stride=2)
         self.conv1, self.conv2 = nn.Conv2d(2 * c_out, c_out, 3, padding=1), nn.Conv2d(c_out, c_out, 3, padding=1)
@@ -116,7 +118,8 @@ class UNet(nn.Module):
 # %% ../nbs/14_convonet.ipynb #9e0540c6
 class SingleConv(nn.Sequential):
     "GroupNorm -> 3x3x3 conv (no bias) -> ReLU"
-    def __init__(self, c_in:int, c_out:int, # channels
+    def __init__(self, c_in:int, # input channels
+                 c_out:int, # output channels
                  num_groups:int=8, # GroupNorm groups (gcd with c_in)
                 ):
         super().__init__()
@@ -126,7 +129,8 @@ class SingleConv(nn.Sequential):
 
 class DoubleConv(nn.Sequential):
     "Two SingleConvs; on the way down the first has max(c_out // 2, c_in) channels"
-    def __init__(self, c_in:int, c_out:int, # channels
+    def __init__(self, c_in:int, # input channels
+                 c_out:int, # output channels
                  encoder:bool, # a level of the contracting path
                 ):
         super().__init__()
@@ -136,7 +140,8 @@ class DoubleConv(nn.Sequential):
 
 class UNet3DEncoder(nn.Module):
     "(2x max-pool) -> DoubleConv"
-    def __init__(self, c_in:int, c_out:int, # channels
+    def __init__(self, c_in:int, # input channels
+                 c_out:int, # output channels
                  pooling:bool, # pool first (all but the top level)
                 ):
         super().__init__()
@@ -145,7 +150,8 @@ class UNet3DEncoder(nn.Module):
 
 class UNet3DDecoder(nn.Module):
     "nearest upsampling to the skip's size -> concat(skip, x) -> DoubleConv"
-    def __init__(self, c_in:int, c_out:int): # channels (c_in: skip + upsampled)
+    def __init__(self, c_in:int, # input channels: the skip's plus the upsampled tensor's
+                 c_out:int): # output channels
         super().__init__()
         self.basic_module = DoubleConv(c_in, c_out, encoder=False)
     def forward(self, skip:Tensor, x:Tensor) -> Tensor:
@@ -184,8 +190,10 @@ class LocalPoolPointnet(nn.Module):
                  padding:float=0.1, # margin of the coordinate map
                  scatter_type:str='max', # local pooling: 'max' or 'mean'
                  n_blocks:int=5, # ResNet blocks
-                 unet_depth:int=4, unet_start_filts:int=32, # 2-D U-Net size
-                 unet3d_num_levels:int=3, unet3d_f_maps:int=32, # 3-D U-Net size
+                 unet_depth:int=4, # levels of the 2-D U-Net
+                 unet_start_filts:int=32, # channels of its first level (doubled per level)
+                 unet3d_num_levels:int=3, # levels of the 3-D U-Net
+                 unet3d_f_maps:int=32, # channels of its first level (doubled per level)
                 ):
         super().__init__()
         self.kinds = list(plane_type)

@@ -32,7 +32,8 @@ CONTEXT = 1.0        # a crop's input cube reaches CONTEXT strides from its cent
 REACH = 0.625        # its query cell reaches REACH strides: neighbouring cells overlap by a quarter stride, where they blend
 MAX_STRIDE = 0.5     # the stride whose input cube is the unit box: the global frame
 
-def crop_scale(stride:float) -> float: # the crops' lattice spacing t
+def crop_scale(stride:float, # the crops' lattice spacing t
+              ) -> float: # the side of a crop's input cube
     "Side of a crop's input cube, 2 x CONTEXT x t: the crop frame maps that cube onto [-0.5, 0.5]^3"
     return 2 * CONTEXT * stride
 

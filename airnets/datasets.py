@@ -66,13 +66,15 @@ def read_split(split_file, # IF-Net's `split.npz` (arrays train / val / test of 
 # %% ../nbs/03_datasets.ipynb #41aa296a
 class SeededDataset(Dataset):
     "A dataset whose random draws all come from its own numpy Generator `self.rng`"
-    def __init__(self, seed=None): self.rng = np.random.default_rng(seed)
+    def __init__(self, seed=None): # seed of `self.rng`: an int, or None for fresh OS entropy
+        self.rng = np.random.default_rng(seed)
     def reseed(self, seed): # an int (or None for fresh OS entropy)
         "Restart the dataset's random stream from `seed`"
         self.rng = np.random.default_rng(seed)
 
 # %% ../nbs/03_datasets.ipynb #b7f68e33
-def read_points_npy(path:Path) -> np.ndarray:
+def read_points_npy(path:Path, # a .npy file holding one [K, 3] float array
+                   ) -> np.ndarray:
     "A [K, 3] float array (K >= 1, finite) from a .npy file, or DataFormatError naming the file"
     if not path.is_file(): raise DataFormatError(f'{path}: file not found')
     with open(path, 'rb') as f: magic = f.read(6)
@@ -88,7 +90,9 @@ def _check_points(path, name, a):
     if len(a) == 0: raise DataFormatError(f'{path}: {name} is empty')
     if not np.isfinite(a).all(): raise DataFormatError(f'{path}: {name} contains NaN or inf')
 
-def read_boundary_samples(path:Path) -> tuple[np.ndarray, np.ndarray]:
+def read_boundary_samples(path:Path, # a boundary_{σ}_samples.npz file
+                         ) -> tuple[np.ndarray, np.ndarray]: # points [K, 3], occupancies [K]
+    "The checked `points` and `occupancies` of a boundary samples file, or DataFormatError naming the file"
     d = read_npz_arrays(path, ['points', 'occupancies'])
     pts, occ = d['points'], d['occupancies']
     _check_points(path, '`points`', pts)

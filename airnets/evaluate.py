@@ -91,7 +91,9 @@ def _evaluate_task(args):
         return key, None
     except Exception as e: return key, reason(e, (MeshError,))
 
-def report(s:Summary, file=None):
+def report(s:Summary, # from `evaluate_generation`
+           file=None, # where to print (default: stdout)
+          ):
     "Print an evaluation run's counts and one line per failed object"
     file = file or sys.stdout
     print(f'{len(s.done)} evaluated, {len(s.skipped)} skipped (eval.json there), {len(s.failed)} failed  [{s.seconds:.1f} s]', file=file)
@@ -138,7 +140,9 @@ def _stats(rows:list, key:str) -> tuple[float, float, int]: # (mean, median, cou
     v = np.array([r[key] for r in rows if r.get(key) is not None and not math.isnan(r[key])], dtype=np.float64)
     return (float(v.mean()), float(np.median(v)), len(v)) if len(v) else (float('nan'), float('nan'), 0)
 
-def summarize(rows:list) -> dict: # per-object metric dicts -> {metric: {mean, median, n}}, plus counts
+def summarize(rows:list, # per-object metric dicts
+             ) -> dict: # {metric: {mean, median, n}}, plus counts
+    "The number of objects and of empty meshes, and each metric's mean, median and count over the objects that have a value"
     out = {'objects': len(rows), 'empty': sum(bool(r.get('empty')) for r in rows)}
     for k in METRICS: out[k] = dict(zip(('mean', 'median', 'n'), _stats(rows, k)))
     return out
@@ -189,6 +193,7 @@ COLUMNS = [('iou', 'IoU', 1), ('chamfer_l1', 'Chamfer-L1 (x1e-2)', 1e2), ('chamf
 def table_cell(v:float|None, # a metric (None or NaN: no value)
                scale:float, # the column's factor
               ) -> str: # the table's text: 4 decimals, '-' for no value
+    "A metric scaled and formatted for the results table"
     return '-' if v is None or math.isnan(v) else f'{v * scale:.4f}'
 
 def results_markdown(g:dict, # from `gather`

@@ -37,7 +37,8 @@ __all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'MISE_RES', 'M
 # %% ../nbs/31_generate.ipynb #a7f96074
 CONFIG_FILES = ('config.yaml', 'configs.yaml')  # an experiment's config: ours, then the reference's name
 
-def experiment_config_file(exp_dir) -> Path: # experiments/<exp> -> its config file
+def experiment_config_file(exp_dir, # experiments/<exp>
+                          ) -> Path: # its config file
     "The experiment's config: config.yaml, or the reference's configs.yaml"
     for name in CONFIG_FILES:
         if (Path(exp_dir)/name).is_file(): return Path(exp_dir)/name
@@ -340,6 +341,7 @@ def draw_inputs(points:np.ndarray, # [M, 3] normalised points
 def model_inputs(config:Config, # the model's config
                  points:np.ndarray, # [N, 3] normalised input points
                 ) -> np.ndarray: # what the encoder takes: the points, or IF-Net's voxel grid
+    "The encoder's input for a cloud: the points themselves, or for IF-Net their voxel grid at the encoder's resolution"
     enc = config.encoder
     return voxelize_nearest(points, getattr(enc, 'resolution', 128)) if enc.type == 'ifnet' else points
 
@@ -450,11 +452,17 @@ def snap_to_points(mesh:trimesh.Trimesh, # a reconstruction, in the points' fram
 # %% ../nbs/31_generate.ipynb #0153686c
 GRID_BYTES_PER_NODE = 24  # an estimate of the extraction's memory per grid node: float32 values, the padded copy, marching cubes' working arrays
 
-def extraction_bytes(method:str, mise_res:int, mise_steps:int, mcubes_res:int) -> int: # an estimate of the memory an extraction needs
+def extraction_bytes(method:str, # 'mise' or 'mcubes'
+                     mise_res:int, # MISE's initial grid
+                     mise_steps:int, # MISE's refinements
+                     mcubes_res:int, # marching cubes' grid
+                    ) -> int: # an estimate of the memory an extraction needs
+    "`GRID_BYTES_PER_NODE` times the nodes of the extraction's finest grid"
     n = (mise_res << mise_steps) + 1 if method == 'mise' else mcubes_res + 1
     return GRID_BYTES_PER_NODE * n ** 3
 
 def available_memory() -> int|None: # bytes of memory available now (Linux's MemAvailable), None where unknown
+    "The memory available now, from /proc/meminfo, else from sysconf's available pages"
     try:
         with open('/proc/meminfo') as f: return next(int(l.split()[1]) * 1024 for l in f if l.startswith('MemAvailable:'))
     except (OSError, StopIteration, ValueError):

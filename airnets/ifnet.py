@@ -46,7 +46,8 @@ class IFNetEncoder(nn.Module):
         return [f0, f1, f2, f3, f4, f5]
 
 # %% ../nbs/15_ifnet.ipynb #828b3b28
-def world_to_grid(p:Tensor) -> Tensor: # [..., 3] world points -> grid_sample coordinates for [x, y, z] volumes over [-0.5, 0.5]^3
+def world_to_grid(p:Tensor, # [..., 3] world points
+                 ) -> Tensor: # grid_sample coordinates for [x, y, z] volumes over [-0.5, 0.5]^3
     "IF-Net's query mapping: swap x and z, times 2 (a new tensor; the input is left as it is)"
     return 2 * p[..., [2, 1, 0]]
 

@@ -72,7 +72,10 @@ def empty_metrics() -> dict: # the metrics of an empty prediction
     "IoU 0, F-scores 0, NaN distances and normal consistency, `empty` True"
     return {**{k: float('nan') for k in SURFACE_KEYS}, **{k: 0.0 for k in F_THRESHOLDS}, 'iou': 0.0, 'empty': True}
 
-def is_empty(mesh) -> bool: return mesh is None or len(getattr(mesh, 'faces', [])) == 0 or not mesh.area > 0  # no surface to sample
+def is_empty(mesh, # a mesh, or None
+            ) -> bool: # no surface to sample
+    "Whether `mesh` is None, has no faces, or has no positive area"
+    return mesh is None or len(getattr(mesh, 'faces', [])) == 0 or not mesh.area > 0
 
 EVAL_SURFACE_SAMPLES = 100_000  # the evaluation's surface samples per mesh, for Chamfer, normal consistency and F-scores (the reference: 100,000)
 

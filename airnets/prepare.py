@@ -68,7 +68,9 @@ def load_scaled_mesh(obj_dir:Path): # an object folder -> its scaled mesh (trime
     if p is None: raise MeshError(f'{obj_dir}: no *{SCALED_SUFFIX}: run airnets_convert_to_scaled_off first')
     return load_mesh(p)
 
-def surface_file(n:int=30000) -> str: # name of the surface samples file for `n` points
+def surface_file(n:int=30000, # number of points
+                ) -> str: # e.g. 'surface_30000_samples.npy'
+    "The name of the surface samples file for `n` points"
     return f'surface_{n}_samples.npy'
 
 def sample_surface_step(obj_dir:Path, # an object folder with a scaled mesh
@@ -82,7 +84,9 @@ def sample_surface_step(obj_dir:Path, # an object folder with a scaled mesh
     return save_npy(out, np.asarray(pts, dtype=np.float64))
 
 # %% ../nbs/01_prepare.ipynb #0e925310
-def boundary_file(sigma:float) -> str: # name of the boundary samples file for noise `sigma` (e.g. 'boundary_0.1_samples.npz')
+def boundary_file(sigma:float, # std of the Gaussian displacement
+                 ) -> str: # e.g. 'boundary_0.1_samples.npz'
+    "The name of the boundary samples file for noise `sigma`"
     return f'boundary_{float(sigma)}_samples.npz'
 
 def boundary_sampling(obj_dir:Path, # an object folder with a scaled mesh
@@ -140,12 +144,27 @@ class Step:
         return scaled_mesh_path(obj_dir) is not None if self.output is None else (Path(obj_dir)/self.output).exists()
     def __call__(self, obj_dir:Path) -> Path: return self.func(obj_dir, **self.kwargs)
 
-def step_convert() -> Step: return Step('scaled_off', convert_to_scaled_off)
-def step_surface(n:int=30000) -> Step: return Step(f'surface_{n}', sample_surface_step, dict(n=n), surface_file(n))
-def step_boundary(sigma:float, n:int=100000, method:str='auto') -> Step:
+def step_convert() -> Step:
+    "The step that writes the scaled mesh (`convert_to_scaled_off`)"
+    return Step('scaled_off', convert_to_scaled_off)
+
+def step_surface(n:int=30000, # number of points
+                ) -> Step:
+    "The step that samples `n` points on the surface (`sample_surface_step`)"
+    return Step(f'surface_{n}', sample_surface_step, dict(n=n), surface_file(n))
+
+def step_boundary(sigma:float, # std of the Gaussian displacement of the surface samples
+                  n:int=100000, # number of points
+                  method:str='auto', # occupancy test: 'auto', 'parity' or 'winding'
+                 ) -> Step:
+    "The step that samples and labels `n` points near the surface with noise `sigma` (`boundary_sampling`)"
     return Step(f'boundary_{float(sigma)}', boundary_sampling, dict(sigma=float(sigma), n=n, method=method), boundary_file(sigma))
 
-def step_onet(n_points:int=100000, n_surface:int=100000, method:str='auto') -> Step:
+def step_onet(n_points:int=100000, # uniform labelled points in the padded box
+              n_surface:int=100000, # surface samples with normals
+              method:str='auto', # occupancy test: 'auto', 'parity' or 'winding'
+             ) -> Step:
+    "The step that writes ONet's `points.npz` and `pointcloud.npz` (`export_onet`)"
     return Step('onet', export_onet, dict(n_points=n_points, n_surface=n_surface, method=method), 'pointcloud.npz')
 
 def pipeline_steps(n_surface:int=30000, # surface samples per object

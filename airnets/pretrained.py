@@ -35,7 +35,9 @@ def load_pretrained(name:str|None=None, # a shipped model's name (default: `defa
     config = config_from_dict(state['config'], f'{p} (its config)')
     return TrainedModel(model_from_state(state, config, p, device), config, p, name)
 
-def pretrained_info(name:str|None=None) -> dict: # the file's `info`: experiment, epoch, data, training time, scores
+def pretrained_info(name:str|None=None, # a shipped model's name (default: `default_pretrained()`)
+                   ) -> dict: # the file's `info`: experiment, epoch, data, training time, scores
+    "The record a shipped weights file keeps of its training and evaluation"
     return read_weights(pretrained_path(name or default_pretrained()), ('info',), 'a shipped weights file')['info']
 
 # %% ../nbs/32_pretrained.ipynb #5533e772

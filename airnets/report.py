@@ -29,6 +29,7 @@ LIGHT = np.array([0.4, 0.8, 0.45]) / np.linalg.norm([0.4, 0.8, 0.45])  # world d
 
 def to_view(p:np.ndarray, # [N, 3] world points, y up
            ) -> np.ndarray: # [N, 3] matplotlib coordinates, z up (a rotation: handedness kept)
+    "Rotate world points to matplotlib's 3-D axes: (x, y, z) -> (x, -z, y)"
     p = np.asarray(p)
     return np.stack([p[..., 0], -p[..., 2], p[..., 1]], -1)
 
@@ -128,7 +129,8 @@ def gallery_figure(objs:list, # from `report_objects`
     return fig
 
 # %% ../nbs/42_report.ipynb #0be6a6a7
-def training_history(exp_dir) -> list: # the newest checkpoint's per-epoch records ([] before the first epoch)
+def training_history(exp_dir, # experiments/<exp>
+                    ) -> list: # the newest checkpoint's per-epoch records ([] before the first epoch)
     "The run's history: epoch, train_loss, train_loss_last, val_loss, lr, seconds"
     found = list_checkpoints(exp_dir)
     return list(read_checkpoint(found[-1][1]).get('history', [])) if found else []
@@ -260,7 +262,9 @@ def write_report(exp_dir, # experiments/<exp>
     return write_atomic(out/'index.html', page)
 
 # %% ../nbs/42_report.ipynb #4835850a
-def newest_generation(exp_dir) -> Path: # the most recently written evaluation_*/generation folder
+def newest_generation(exp_dir, # experiments/<exp>
+                     ) -> Path: # the most recently written evaluation_*/generation folder
+    "The experiment's newest generation folder, or UsageError when it has none"
     found = [p for p in Path(exp_dir).glob('evaluation_*/generation') if p.is_dir()]
     if not found: raise UsageError(f'{exp_dir}: no evaluation_*/generation folder; run airnets_generate first')
     return max(found, key=lambda p: p.stat().st_mtime)

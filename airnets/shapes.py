@@ -102,7 +102,8 @@ def _legs(corners_top, z_top, r, square, splay=0.0, seg=16):
         out.append(_rod((bx, by, 0.0), (x, y, z_top), r, seg=seg, square=square))
     return out
 
-def chair(rng:np.random.Generator) -> Manifold:
+def chair(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+         ) -> Manifold:
     "Seat, four legs or an office pedestal, a solid, slatted or framed back, optional arms"
     W, D, H = rng.uniform(0.40, 0.60), rng.uniform(0.40, 0.58), rng.uniform(0.40, 0.50)
     t = rng.uniform(0.03, 0.08)
@@ -147,7 +148,8 @@ def chair(rng:np.random.Generator) -> Manifold:
                       _rbox((2.2 * ar, 0.75 * D, 2 * ar), ar * 0.9, (x, 0.0, H + ah))]
     return _union(parts)
 
-def table(rng:np.random.Generator) -> Manifold:
+def table(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+         ) -> Manifold:
     "Rectangular top on four legs (optional apron and shelf) or a round top on a pedestal or three legs"
     H, t = rng.uniform(0.6, 0.8), rng.uniform(0.02, 0.06)
     parts = []
@@ -176,7 +178,8 @@ def table(rng:np.random.Generator) -> Manifold:
                            H - t / 2, rng.uniform(0.02, 0.035), False, rng.uniform(0, 0.05))
     return _union(parts)
 
-def bench(rng:np.random.Generator) -> Manifold:
+def bench(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+         ) -> Manifold:
     "A solid or slatted seat on slab, leg or A-frame supports, optional backrest"
     L, D, H = rng.uniform(1.2, 2.0), rng.uniform(0.35, 0.5), rng.uniform(0.4, 0.48)
     t = rng.uniform(0.03, 0.06)
@@ -206,7 +209,8 @@ def bench(rng:np.random.Generator) -> Manifold:
         parts.append(_box((L * rng.uniform(0.85, 1.0), 0.03, bh * rng.uniform(0.4, 0.7)), (0, yb - 0.03, H + bh * 0.6)))
     return _union(parts)
 
-def sofa(rng:np.random.Generator) -> Manifold:
+def sofa(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+        ) -> Manifold:
     "Upholstered base, cushions, back and arms (rounded boxes), optional legs and chaise"
     W, D = rng.uniform(1.6, 2.6), rng.uniform(0.8, 1.0)
     lh = rng.uniform(0.06, 0.15) if rng.random() < 0.5 else 0.0
@@ -234,7 +238,8 @@ def sofa(rng:np.random.Generator) -> Manifold:
                        rng.uniform(0.02, 0.03), rng.random() < 0.3, 0.0, seg=12)
     return _union(parts)
 
-def cabinet(rng:np.random.Generator) -> Manifold:
+def cabinet(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+           ) -> Manifold:
     "A box with carved open shelves, or doors or drawers marked by carved grooves with handles; feet or plinth"
     W, D, H = rng.uniform(0.4, 1.2), rng.uniform(0.3, 0.6), rng.uniform(0.5, 2.0)
     b = rng.uniform(0.015, 0.03)                              # board thickness
@@ -273,7 +278,8 @@ def _wing(rng, span, c_root, taper, sweep, th):
     pts = [(-span, -sweep), (0, 0), (span, -sweep), (span, -sweep - ct), (0, -c_root), (-span, -sweep - ct)]
     return _prism(pts, th)
 
-def airplane(rng:np.random.Generator) -> Manifold:
+def airplane(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+            ) -> Manifold:
     "Fuselage of revolution, swept wings with dihedral, tailplane, fin, optional engines"
     L = 1.0; R = L * rng.uniform(0.04, 0.075)
     tn, tt, rtail = rng.uniform(0.1, 0.2), rng.uniform(0.25, 0.4), rng.uniform(0.1, 0.35)
@@ -306,7 +312,8 @@ def airplane(rng:np.random.Generator) -> Manifold:
                 parts.append(_box((nr * 0.4, nl * 0.6, zw - z - 0.5 * nr), (x, le - 0.2 * nl, (zw + z + 0.5 * nr) / 2)))
     return _union(parts)
 
-def car(rng:np.random.Generator) -> Manifold:
+def car(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+       ) -> Manifold:
     "Rounded lower body, a sloped cabin (or a pickup's cab and bed), four wheels, optional spoiler"
     L, W = rng.uniform(3.8, 5.0), rng.uniform(1.7, 2.0)
     wr, ww = rng.uniform(0.3, 0.4), rng.uniform(0.2, 0.3)
@@ -334,7 +341,8 @@ def car(rng:np.random.Generator) -> Manifold:
         parts.append(_box((0.8 * W, 0.18, 0.03), (0, -L / 2 + 0.15, zb + 0.12)))
     return _union(parts)
 
-def vessel(rng:np.random.Generator) -> Manifold:
+def vessel(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+          ) -> Manifold:
     "A convex hull between a pointed deck outline and a keel; open rowing boat, or superstructure and/or mast and sail"
     L, Dh = rng.uniform(3, 8), rng.uniform(0.4, 0.8)
     B = L * rng.uniform(0.22, 0.35)
@@ -374,7 +382,8 @@ def vessel(rng:np.random.Generator) -> Manifold:
     return _union(parts)
 
 # %% ../nbs/02_shapes.ipynb #5dccebb2
-def lamp(rng:np.random.Generator) -> Manifold:
+def lamp(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+        ) -> Manifold:
     "Base, a straight or jointed stem, and a lampshade shell with an optional bulb"
     parts = []
     if rng.random() < 0.7: parts.append(Manifold.cylinder(rng.uniform(0.02, 0.05), rng.uniform(0.1, 0.18), rng.uniform(0.06, 0.1), 40))
@@ -397,7 +406,8 @@ def lamp(rng:np.random.Generator) -> Manifold:
         parts += [_sphere(br, (top[0], top[1], top[2] - br), 20)]
     return _union(parts)
 
-def display(rng:np.random.Generator) -> Manifold:
+def display(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+           ) -> Manifold:
     "A screen panel with a carved recess (optionally a CRT-like back), on a neck and base"
     W = rng.uniform(0.45, 0.8); Hs = W * rng.uniform(0.5, 0.78); t = rng.uniform(0.02, 0.05)
     bz = rng.uniform(0.08, 0.2)                               # height of the screen's lower edge
@@ -419,7 +429,8 @@ def display(rng:np.random.Generator) -> Manifold:
         else: parts.append(_rbox((rng.uniform(0.2, 0.35) * W * 1.5, rng.uniform(0.14, 0.22), 0.02), 0.008, (0, ny, 0.01)))
     return _union(parts)
 
-def telephone(rng:np.random.Generator) -> Manifold:
+def telephone(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+             ) -> Manifold:
     "An upright smartphone (rounded slab, carved screen, camera bump, buttons) or a desk phone with a handset"
     if rng.random() < 0.65:
         w, h, t = rng.uniform(0.06, 0.08), rng.uniform(0.13, 0.165), rng.uniform(0.007, 0.011)
@@ -450,7 +461,8 @@ def telephone(rng:np.random.Generator) -> Manifold:
     parts += [_box((0.04, 0.04, hbk), (x, sy * (hl / 2 - 0.03), hbk / 2)) for sy in (-1, 1)]          # cradle
     return _union(parts)
 
-def loudspeaker(rng:np.random.Generator) -> Manifold:
+def loudspeaker(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+               ) -> Manifold:
     "A cabinet with carved driver cones, dust caps and an optional port; or a round speaker with a grille top"
     if rng.random() < 0.2:
         R, H = rng.uniform(0.05, 0.09), rng.uniform(0.12, 0.25)
@@ -476,7 +488,8 @@ def loudspeaker(rng:np.random.Generator) -> Manifold:
     parts = [Manifold.batch_boolean([body] + cuts, OpType.Subtract)] + adds
     return _union(parts)
 
-def rifle(rng:np.random.Generator) -> Manifold:
+def rifle(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+         ) -> Manifold:
     "Barrel, receiver, a stock from a side profile, pistol grip, optional magazine, scope and muzzle brake"
     Lb, rb = rng.uniform(0.4, 0.7), rng.uniform(0.008, 0.014)
     Lr, hr, wr = rng.uniform(0.2, 0.3), rng.uniform(0.05, 0.08), rng.uniform(0.03, 0.045)
@@ -511,7 +524,8 @@ def _smooth_radii(rng, k, lo, hi, n):
     e = (1 - np.cos(np.pi * f)) / 2
     return c[i] * (1 - e) + c[i + 1] * e
 
-def mug(rng:np.random.Generator) -> Manifold:
+def mug(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+       ) -> Manifold:
     "A (slightly tapered) cylinder minus its cavity, plus a torus handle"
     R, H = rng.uniform(0.035, 0.05), rng.uniform(0.08, 0.12)
     taper = rng.uniform(0.85, 1.1)
@@ -523,7 +537,8 @@ def mug(rng:np.random.Generator) -> Manifold:
     handle = handle.translate((float(R * (1 + taper) / 2 + 0.4 * hr), 0, float(H * rng.uniform(0.47, 0.53))))
     return _union([body, handle]) - cavity
 
-def vase(rng:np.random.Generator) -> Manifold:
+def vase(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+        ) -> Manifold:
     "A hollow revolved profile: random smooth radius curve, constant wall, closed floor, open mouth"
     H = rng.uniform(0.2, 0.45); n = 24
     r = _smooth_radii(rng, int(rng.integers(3, 6)), 0.04, 0.13, n)
@@ -592,7 +607,8 @@ def _largest(m:Manifold) -> Manifold:
     parts = m.decompose()
     return max(parts, key=lambda x: x.volume()) if len(parts) > 1 else m
 
-def csg(rng:np.random.Generator) -> Manifold:
+def csg(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+       ) -> Manifold:
     "A random CSG object: a base, united parts, subtracted parts, an optional trim by intersection, an optional shell"
     m = _shell(rng, 1.0) if rng.random() < .25 else _csg_part(rng, str(rng.choice(CSG_PARTS[:8])), 1.0)
     m = _place(m, random_rotation(rng), (0, 0, 0))
@@ -665,7 +681,8 @@ def _bent_sheet(rng, t) -> Manifold:
     x0 = R * np.cos(half)                                                  # keep the part of the tube with x > x0
     return tube ^ _box((R + .1 - x0, 2.2 * R, 2 * h), ((R + .1 + x0) / 2, 0, 0))
 
-def sheet(rng:np.random.Generator) -> Manifold:
+def sheet(rng:np.random.Generator, # the stream all of the shape's random choices are drawn from (see `shape_rng`)
+         ) -> Manifold:
     "A random thin-walled object: a plate, a tray or bowl, or a bent sheet, its wall 0.004 to 0.03 thick, with up to two parts attached"
     t = float(np.exp(rng.uniform(np.log(.004), np.log(.03))))
     kind = str(rng.choice(['plate', 'tray', 'bent']))

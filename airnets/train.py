@@ -108,7 +108,10 @@ def _all_sum(values:list, d:Distributed) -> list:
 
 class ShardSampler(Sampler):
     "Every `world_size`-th index from `rank`, in order, nothing repeated (validation: every shape counted once)"
-    def __init__(self, n:int, rank:int, world_size:int): self.idx = list(range(rank, n, world_size))
+    def __init__(self, n:int, # the dataset's length
+                 rank:int, # this process's rank
+                 world_size:int): # the number of processes
+        self.idx = list(range(rank, n, world_size))
     def __iter__(self): return iter(self.idx)
     def __len__(self): return len(self.idx)
 
@@ -160,7 +163,8 @@ def rng_state() -> dict:
     if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
     return s
 
-def set_rng_state(s:dict):
+def set_rng_state(s:dict, # the generators' states, saved by `rng_state`
+                 ):
     "Restore what `rng_state` returned"
     torch.set_rng_state(s['torch'])
     n = s['numpy']; np.random.set_state(('MT19937', n['keys'].numpy().astype(np.uint32), n['pos'], n['has_gauss'], n['gauss']))
