@@ -13,6 +13,7 @@ import torch
 import trimesh
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from .files import numpy_load_problem
 from .onet_format import DataFormatError, read_npz_arrays, read_onet_points, read_onet_pointcloud
 
 # %% auto #0
@@ -55,7 +56,7 @@ def read_split(split_file, # IF-Net's `split.npz` (arrays train / val / test of 
     "One list of IF-Net's `split.npz`, read without pickle"
     try: d = read_npz_arrays(split_file, [mode])
     except DataFormatError as e:
-        if 'Object arrays' in str(e): raise DataFormatError(f'{split_file}: holds object arrays (pickled); re-save it with string arrays, e.g. np.savez(path, train=np.array(train_list, dtype=str), ...)') from e
+        if 'object array' in str(e).lower(): raise DataFormatError(f'{split_file}: holds object arrays (pickled); re-save it with string arrays, e.g. np.savez(path, train=np.array(train_list, dtype=str), ...)') from e
         raise
     a = d[mode]
     if a.dtype.kind not in 'US' or a.ndim != 1: raise DataFormatError(f'{split_file}: `{mode}` must be a 1-D string array, got {a.dtype} {list(a.shape)}')
@@ -80,7 +81,7 @@ def read_points_npy(path:Path, # a .npy file holding one [K, 3] float array
     with open(path, 'rb') as f: magic = f.read(6)
     if magic != b'\x93NUMPY': raise DataFormatError(f'{path}: not a .npy file ({"an .npz archive" if magic[:2] == b"PK" else "no .npy signature"})')
     try: a = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e: raise DataFormatError(f'{path}: cannot read as .npy ({type(e).__name__}: {e})') from e
+    except (OSError, ValueError, EOFError) as e: raise DataFormatError(f'{path}: cannot read as .npy ({numpy_load_problem(e)})') from e
     _check_points(path, 'the array', a)
     return a
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['PARTIAL', 'CLAIM', 'CLAIM_WRITE_SECONDS', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz', 'same_file',
-           'NotWritable', 'check_writable', 'claimed']
+__all__ = ['PARTIAL', 'CLAIM', 'CLAIM_WRITE_SECONDS', 'write_atomic', 'remove_partials', 'save_npy', 'save_npz',
+           'numpy_load_problem', 'same_file', 'NotWritable', 'check_writable', 'claimed']
 
 # %% ../nbs/000_files.ipynb #48c27de6
 PARTIAL = '.partial'  # suffix of the temporary files of atomic writes
@@ -61,6 +61,15 @@ def save_npz(path, # final `.npz` name
                 buf = io.BytesIO(); np.lib.format.write_array(buf, np.asanyarray(a), allow_pickle=False)
                 z.writestr(zipfile.ZipInfo(f'{k}.npy', date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
     return write_atomic(path, _write)
+
+# %% ../nbs/000_files.ipynb #6b3a6006
+def numpy_load_problem(e:Exception, # what `np.load(..., allow_pickle=False)` or reading an array from an `.npz` raised
+                      ) -> str: # why the file cannot be read, for a message that names the file
+    "The reason behind a failed NumPy load, without NumPy's advice to allow pickles"
+    text = str(e)
+    if 'pickled' in text: return 'not a .npy or .npz file (no NumPy or zip signature)'
+    if 'Object arrays cannot be loaded' in text: return 'it holds Python objects (an object array), which are never unpickled here: save plain numeric arrays'
+    return f'{type(e).__name__}: {text}'
 
 # %% ../nbs/000_files.ipynb #3384003e
 def same_file(a, # a path (it need not exist)

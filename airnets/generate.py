@@ -21,7 +21,7 @@ from .checkpoints import (CheckpointError, MESH_FILE, checkpoint_label, checkpoi
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
 from .crops import EmptySpacePrior, ScaleEnsemble, normalize_cloud, supported_components
 from .datasets import HumanDataset, voxelize_nearest
-from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed
+from .files import remove_partials, save_npz, write_atomic, same_file, check_writable, NotWritable, claimed, numpy_load_problem
 from .mise import AIRNETS_BOX, EXTRACTION_BATCH_POINTS, SIMPLIFY_NFACES, GridStats, extract_mesh, probability_to_logit, simplify_mesh
 from .train import EpochDraws, make_dataset
 
@@ -294,7 +294,7 @@ def read_point_cloud(path, # .ply, .xyz, .npy, .off or .obj
             m = trimesh.load(path, process=False)
             if isinstance(m, trimesh.Scene): m = trimesh.util.concatenate(list(m.geometry.values())) if m.geometry else trimesh.PointCloud(np.zeros((0, 3)))
             a = np.asarray(getattr(m, 'vertices', np.zeros((0, 3))))
-    except Exception as e: raise PointCloudError(f'{path}: cannot be read ({type(e).__name__}: {e})') from None
+    except Exception as e: raise PointCloudError(f'{path}: cannot be read ({numpy_load_problem(e)})') from None
     a = np.asarray(a)
     if a.dtype.kind not in 'iuf': raise PointCloudError(f'{path}: holds {a.dtype} values, expected numbers')
     if a.size == 0: return np.zeros((0, 3))
@@ -576,6 +576,10 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     try: check_writable(out)
     except NotWritable as e: raise UsageError(f'-o {e}') from None
     if same_file(out, input): raise UsageError(f'-o {output} is the input point cloud {input}: refusing to write over it; choose another output file')
+    for flag, f in (('--model', model), ('--cfg_file', cfg_file)):   # the other files it reads (a shipped name is no file here)
+        if f and same_file(out, f): raise UsageError(f'-o {output} is the {flag} file {f}: refusing to write over it; choose another output file')
+    if exp_name and out.exists() and (Path(exp_root)/exp_name).resolve() in out.resolve().parents:
+        raise UsageError(f'-o {output} is a file of the experiment {exp_name} (a checkpoint, its config or its results): refusing to write over it; choose another output file')
     if exp_name and model: raise UsageError('give -exp_name (a trained experiment) or --model (a checkpoint file or a shipped model), not both')
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')
     if poses is not None and poses < 1: raise UsageError(f'--poses must be >= 1, got {poses}')

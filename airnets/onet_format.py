@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .files import save_npz, write_atomic
+from .files import save_npz, write_atomic, numpy_load_problem
 
 # %% auto #0
 __all__ = ['ONET_CLASSES', 'DataFormatError', 'read_npz_arrays', 'uniform_box_points', 'read_onet_points', 'read_onet_pointcloud',
@@ -39,7 +39,7 @@ def read_npz_arrays(path, # an `.npz` file
             return {k: z[k] for k in keys}
     except DataFormatError: raise
     except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as e:
-        raise DataFormatError(f'{path}: cannot read as .npz ({type(e).__name__}: {e})') from e
+        raise DataFormatError(f'{path}: cannot read as .npz ({numpy_load_problem(e)})') from e
 
 def _check_shape(path, name, a, shape):
     "Raise DataFormatError unless `a.shape` matches `shape` (None = any size)"

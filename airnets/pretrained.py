@@ -55,6 +55,7 @@ def export_weights(exp_dir, # experiments/<exp>
     exp_dir = Path(exp_dir)
     path, label = choose_checkpoint(exp_dir, checkpoint)
     if same_file(out, path): raise UsageError(f'-o {out} is the checkpoint being exported ({path}): refusing to replace a training checkpoint with a slim file; choose another output file')
+    if bench and same_file(out, bench): raise UsageError(f'-o {out} is the --bench file {bench}: refusing to write over it; choose another output file')
     state = read_weights(path)
     config = load_config(experiment_config_file(exp_dir))
     hist = state.get('history', [])
@@ -95,6 +96,7 @@ def reexport_weights(src, # a slim weights file (shipped or exported)
                     ) -> Path:
     "A copy of a slim weights file with its data and benchmark scores renewed, tensors and config untouched"
     if same_file(out, src): raise UsageError(f'-o {out} is the weights file being read: write a new file, then move it into place')
+    if bench and same_file(out, bench): raise UsageError(f'-o {out} is the --bench file {bench}: refusing to write over it; choose another output file')
     state = read_weights(src, SLIM_KEYS, 'a slim weights file')
     if set(state) - set(SLIM_KEYS):  # a training checkpoint (optimizer, scheduler): exported from its experiment, never copied whole
         raise CheckpointError(f"{src}: not a slim weights file (it also holds {', '.join(sorted(set(state) - set(SLIM_KEYS)))}): export a training run with -exp_name")

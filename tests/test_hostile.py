@@ -343,3 +343,35 @@ def test_a_truncated_ply_is_refused_with_both_counts(tmp_path, case):
     r = script('airnets_reconstruct', 'trunc.ply', '-o', 'out.off', cwd=tmp_path)
     one_line(r, 2, 'trunc.ply', 'promises 1000 vertices but it holds 600')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['trunc.ply'] and digest(src) == before
+
+def test_reconstruct_never_writes_over_its_model_or_config(room):
+    "the check that guards the point cloud guards every file the command reads: --model and --cfg_file"
+    work, pkg = room, Path(__file__).resolve().parents[1]/'airnets'
+    np.savetxt(work/'cloud.xyz', np.random.default_rng(0).normal(size=(200, 3)) * 0.2)
+    model, cfg = work/'model_copy.ply', work/'config_copy.obj'          # names a user might mistype into -o
+    model.write_bytes((pkg/'weights'/'demo.pt').read_bytes()); cfg.write_text((pkg/'configs'/'demo.yaml').read_text())
+    before = digest(model), digest(cfg)
+    r = run('airnets.generate:reconstruct_cli', work/'cloud.xyz', '-o', model, '--model', model, cwd=work)
+    one_line(r, 2, 'model_copy.ply', 'is the --model file', 'refusing to write over it')
+    r = run('airnets.generate:reconstruct_cli', work/'cloud.xyz', '-o', cfg, '--model', model, '--cfg_file', cfg, cwd=work)
+    one_line(r, 2, 'config_copy.obj', 'is the --cfg_file file', 'refusing to write over it')
+    assert (digest(model), digest(cfg)) == before
+
+@pytest.mark.parametrize('kind,words', fast_first(('bytes', 'not a .npy or .npz file'), ('objects', 'holds Python objects')))
+def test_unreadable_arrays_are_explained_without_advice_to_unpickle(room, kind, words):
+    "NumPy's own message for these suggests allow_pickle; the command says what the file is instead"
+    path = room/f'{kind}.npy'
+    if kind == 'bytes': path.write_bytes(bytes(range(7, 250)))
+    else: np.save(path, np.array([{'x': 1}], dtype=object), allow_pickle=True)
+    r = run('airnets.generate:reconstruct_cli', path, '-o', room/f'{kind}.off', cwd=room)
+    one_line(r, 2, f'{kind}.npy', words)
+    assert 'allow_pickle' not in r.stderr and 'unsafe' not in r.stderr and 'pickle.load' not in r.stderr
+
+def test_export_weights_never_writes_over_its_bench_file(room):
+    pkg = Path(__file__).resolve().parents[1]/'airnets'
+    bench = room/'scores.pt'                                             # a bench JSON under a name that -o could take
+    bench.write_text('{"command": "x"}')
+    before = digest(bench)
+    r = run('airnets.pretrained:export_weights_cli', '--weights', pkg/'weights'/'demo.pt', '-o', bench, '--bench', bench, cwd=room)
+    one_line(r, 2, 'scores.pt', 'is the --bench file', 'refusing to write over it')
+    assert digest(bench) == before
