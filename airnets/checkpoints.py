@@ -50,11 +50,14 @@ def save_checkpoint(path, # where (written atomically)
 def half_mismatches(module:torch.nn.Module, # a model's encoder or decoder
                     state:dict, # the checkpoint's state dict for it
                    ) -> list[str]: # one line per key that does not fit; empty when it fits
-    "The keys of a state dict that do not fit a module: missing, unexpected, or of another shape"
+    "The keys of a state dict that do not fit a module: missing, unexpected, not a tensor, or of another shape"
+    if not isinstance(state, dict): return [f'not a state dict: a {type(state).__name__}, where a mapping of names to tensors is wanted']
     own = module.state_dict()
+    common = set(own) & set(state)
+    values = sorted(f'not a tensor: {k}: a {type(state[k]).__name__}' for k in common if not isinstance(state[k], torch.Tensor))
     shapes = sorted(f'wrong shape: {k}: checkpoint {tuple(state[k].shape)}, model {tuple(own[k].shape)}'
-                    for k in set(own) & set(state) if tuple(state[k].shape) != tuple(own[k].shape))
-    return [f'missing: {k}' for k in sorted(set(own) - set(state))] + [f'unexpected: {k}' for k in sorted(set(state) - set(own))] + shapes
+                    for k in common if isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != tuple(own[k].shape))
+    return [f'missing: {k}' for k in sorted(set(own) - set(state))] + [f'unexpected: {k}' for k in sorted(set(state) - set(own))] + values + shapes
 
 def load_halves(model:torch.nn.Module, # a model with an `encoder` and a `decoder`
                 state:dict, # a checkpoint with `encoder_state_dict` and `decoder_state_dict`
@@ -110,9 +113,13 @@ def write_best(exp_dir, # the experiment folder
 
 def best_epoch(exp_dir, # the experiment folder
               ) -> int|None: # its best epoch; None when it was trained without validation
-    "The best epoch that `write_best` recorded"
+    "The best epoch that `write_best` recorded, or CheckpointError naming the file when it cannot be read"
     p = Path(exp_dir)/BEST_FILE
-    return int(json.loads(p.read_text())['epoch']) if p.is_file() else None
+    if not p.is_file(): return None
+    try: epoch = json.loads(p.read_text())['epoch']
+    except (OSError, ValueError, KeyError, TypeError) as e: raise CheckpointError(f'{p}: not a best-epoch record ({type(e).__name__}: {e}); give the epoch with --checkpoint, or delete the file') from None
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 1: raise CheckpointError(f'{p}: "epoch" must be a positive whole number, got {epoch!r}; give the epoch with --checkpoint, or delete the file')
+    return epoch
 
 def read_checkpoint(path, # a checkpoint file (checkpoint_epoch_<e>.tar)
                    ) -> dict:

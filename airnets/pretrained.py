@@ -12,7 +12,7 @@ import torch
 
 from .airnet import count_parameters
 from .checkpoints import CheckpointError, WEIGHTS_DIR, choose_checkpoint, default_pretrained, pretrained_names, pretrained_path, read_weights
-from .config import config_from_dict, load_config
+from .config import ConfigError, config_from_dict, load_config
 from .evaluate import gather
 from .files import write_atomic, same_file, check_writable, NotWritable
 from .generate import TrainedModel, experiment_config_file, model_from_state
@@ -83,7 +83,9 @@ def bench_rows(path, # a JSON written by bench/real_scans.py
     try: doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as e: raise UsageError(f'--bench {path}: cannot be read as JSON ({e})') from None
     if not isinstance(doc, dict) or not isinstance(doc.get('summary'), dict): raise UsageError(f'--bench {path}: not a bench/real_scans.py result (no summary)')
-    rows = {s: {**doc.get('setting_specs', {}).get(s, {}), **m[method]} for s, m in doc['summary'].items() if isinstance(m, dict) and method in m}
+    specs = doc.get('setting_specs') if isinstance(doc.get('setting_specs'), dict) else {}
+    rows = {s: {**(specs.get(s) if isinstance(specs.get(s), dict) else {}), **m[method]}
+            for s, m in doc['summary'].items() if isinstance(m, dict) and isinstance(m.get(method), dict)}
     if not rows: raise UsageError(f'--bench {path}: no rows for the method {method!r}')
     return dict(command=doc.get('command'), date=doc.get('date'), meshes=doc.get('meshes'), settings=rows)
 
@@ -100,6 +102,7 @@ def reexport_weights(src, # a slim weights file (shipped or exported)
     state = read_weights(src, SLIM_KEYS, 'a slim weights file')
     if set(state) - set(SLIM_KEYS):  # a training checkpoint (optimizer, scheduler): exported from its experiment, never copied whole
         raise CheckpointError(f"{src}: not a slim weights file (it also holds {', '.join(sorted(set(state) - set(SLIM_KEYS)))}): export a training run with -exp_name")
+    model_from_state(state, config_from_dict(state['config'], f'{src} (the config stored in it)'), src)   # its tensors fit its config, or CheckpointError
     info = dict(state['info'])
     if data is not None: info['data'] = data
     if bench is not None: info['real_scans'] = bench_rows(bench, bench_method or Path(src).stem)
@@ -124,7 +127,7 @@ def export_weights_cli(exp_name:str=None, # the experiment in <exp_root>
     except NotWritable as e: raise UsageError(f'-o {e}') from None
     try: p = (reexport_weights(weights, out, data, bench, bench_method) if weights else
               export_weights(Path(exp_root)/exp_name, out, checkpoint, generation_path, data or '', bench, bench_method))
-    except CheckpointError as e: raise UsageError(str(e)) from None
+    except (CheckpointError, ConfigError) as e: raise UsageError(str(e)) from None
     info = read_weights(p, ('info',))['info']
     print(f'{p}: {p.stat().st_size / 1e6:.1f} MB, epoch {info["epoch"]} of {info["experiment"]}' + (f', test IoU {info["scores"]["iou"]:.3f}' if 'scores' in info else '')
           + (f', real scans: {", ".join(info["real_scans"]["settings"])}' if 'real_scans' in info else ''))

@@ -375,3 +375,26 @@ def test_export_weights_never_writes_over_its_bench_file(room):
     r = run('airnets.pretrained:export_weights_cli', '--weights', pkg/'weights'/'demo.pt', '-o', bench, '--bench', bench, cwd=room)
     one_line(r, 2, 'scores.pt', 'is the --bench file', 'refusing to write over it')
     assert digest(bench) == before
+
+def test_a_checkpoint_of_strings_is_refused_by_name_not_by_traceback(room):
+    "a weights-only file may hold strings where tensors belong: reconstruct and export_weights name the keys, exit 2, write nothing"
+    import torch
+    state = torch.load(Path(__file__).resolve().parents[1]/'airnets'/'weights'/'demo.pt', weights_only=True)
+    state['encoder_state_dict'] = {k: 'text' for k in state['encoder_state_dict']}
+    torch.save(state, room/'strings.pt')
+    np.savetxt(room/'cloud.xyz', np.random.default_rng(0).normal(size=(200, 3)) * 0.2)
+    r = run('airnets.generate:reconstruct_cli', room/'cloud.xyz', '-o', room/'strings.off', '--model', room/'strings.pt', cwd=room)
+    assert r.returncode == 2 and 'not a tensor: ' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    r = run('airnets.pretrained:export_weights_cli', '--weights', room/'strings.pt', '-o', room/'strings_renewed.pt', cwd=room)
+    assert r.returncode == 2 and 'not a tensor: ' in r.stderr and 'Traceback' not in r.stderr, r.stderr[-2000:]
+    assert not (room/'strings.off').exists() and not (room/'strings_renewed.pt').exists()
+
+@pytest.mark.parametrize('record', fast_first('garbage', '{"epoch": "x"}', '{"epoch": [1]}'))
+def test_a_damaged_best_epoch_record_is_named(room, record):
+    exp = room/'experiments'/'damaged'
+    exp.mkdir(parents=True, exist_ok=True)
+    (exp/'config.yaml').write_text((Path(__file__).resolve().parents[1]/'airnets'/'configs'/'tiny.yaml').read_text())
+    (exp/'val_min.json').write_text(record)
+    np.savetxt(room/'cloud.xyz', np.random.default_rng(0).normal(size=(200, 3)) * 0.2)
+    r = run('airnets.generate:reconstruct_cli', room/'cloud.xyz', '-o', room/'damaged.off', '-exp_name', 'damaged', cwd=room)
+    one_line(r, 2, 'val_min.json', '--checkpoint')
