@@ -469,7 +469,9 @@ def available_memory() -> int|None: # bytes of memory available now (Linux's Mem
         try: return os.sysconf('SC_AVPHYS_PAGES') * os.sysconf('SC_PAGE_SIZE')
         except (ValueError, OSError, AttributeError): return None
 
-def _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold):
+def _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold, simplify_nfaces=None, seed=0):
+    if simplify_nfaces is not None and simplify_nfaces != 0 and simplify_nfaces < 4: raise UsageError(f'--simplify_nfaces must be 0 (never) or at least 4, got {simplify_nfaces}')
+    if seed < 0: raise UsageError(f'--seed must be >= 0, got {seed}')
     if method not in ('mise', 'mcubes'): raise UsageError(f'-method must be mise or mcubes, got {method!r}')
     if mise_res < 1: raise UsageError(f'-mise_res must be >= 1, got {mise_res}')
     if not 0 <= mise_steps <= 6: raise UsageError(f'-mise_steps must be in 0..6, got {mise_steps}')
@@ -518,7 +520,7 @@ def generate_cli(exp_name:str=None, # experiment: reads <exp_root>/<exp_name>/co
     if not exp_name: raise UsageError('-exp_name is required')
     check_data_type(data_type)
     if split not in ('train', 'val', 'test'): raise UsageError(f'--split must be train, val or test, got {split!r}')
-    _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold)
+    _check_extraction(method, mise_res, mise_steps, mcubes_res, batch_points, threshold, simplify_nfaces, seed)
     sh = parse_shard(shard)
     root = default_root(data_type, data_root)
     if not root.is_dir(): raise UsageError(f'--data_root {root}: no such folder')
@@ -584,7 +586,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')
     if poses is not None and poses < 1: raise UsageError(f'--poses must be >= 1, got {poses}')
     if scales is not None and scales < 1: raise UsageError(f'--scales must be >= 1, got {scales}')
-    _check_extraction(method, mise_res or MISE_RES, MISE_STEPS if mise_steps is None else mise_steps, mcubes_res, batch_points, threshold)
+    _check_extraction(method, MISE_RES if mise_res is None else mise_res, MISE_STEPS if mise_steps is None else mise_steps, mcubes_res, batch_points, threshold, simplify_nfaces, seed)
     warn = lambda m: print(f'airnets_reconstruct: warning: {m}', file=sys.stderr)
     try:
         points = check_points(read_point_cloud(input), input, drop_nonfinite, warn)

@@ -398,3 +398,11 @@ def test_a_damaged_best_epoch_record_is_named(room, record):
     np.savetxt(room/'cloud.xyz', np.random.default_rng(0).normal(size=(200, 3)) * 0.2)
     r = run('airnets.generate:reconstruct_cli', room/'cloud.xyz', '-o', room/'damaged.off', '-exp_name', 'damaged', cwd=room)
     one_line(r, 2, 'val_min.json', '--checkpoint')
+
+@pytest.mark.parametrize('flag,value,words', fast_first(('--simplify_nfaces', 3, 'must be 0 (never) or at least 4'), ('--simplify_nfaces', -5, 'must be 0 (never) or at least 4'),
+                                                       ('--seed', -1, '--seed must be >= 0'), ('-mise_res', 0, '-mise_res must be >= 1')))
+def test_extraction_flags_are_checked_before_any_work(room, flag, value, words):
+    "refused in one line before the model is read or a point drawn, by airnets_reconstruct and airnets_generate alike"
+    np.savetxt(room/'cloud.xyz', np.random.default_rng(0).normal(size=(200, 3)) * 0.2)
+    one_line(run('airnets.generate:reconstruct_cli', room/'cloud.xyz', '-o', room/'flags.off', '--model', 'demo', flag, value, cwd=room), 2, words)
+    one_line(run('airnets.generate:generate_cli', '-exp_name', 'nothing_here', flag, value, cwd=room), 2, words)
