@@ -233,7 +233,7 @@ def write_results(g:dict, # from `gather`
 def _generation_path(p) -> Path:
     if not p: raise UsageError('-generation_path is required (the generation/ folder airnets_generate wrote)')
     p = Path(p)
-    if not p.is_dir(): raise UsageError(f'-generation_path {p}: no such folder')
+    if not p.is_dir(): raise UsageError(f'-generation_path {p}: ' + ('is a file, not a folder' if p.exists() else 'no such folder'))
     return p
 
 @command('airnets_evaluate')
@@ -254,7 +254,8 @@ def evaluate_cli(generation_path:str=None, # the generation/ folder of an airnet
     check_data_type(data_type)
     if n_surface < 1 or n_iou < 1: raise UsageError(f'--n_surface and --n_iou must be >= 1, got {n_surface}, {n_iou}')
     if workers is not None and workers < 0: raise UsageError(f'--workers must be >= 0, got {workers}')
-    if data_root is not None and not Path(data_root).exists(): raise UsageError(f'--data_root {data_root}: no such folder')
+    if data_root is not None and not Path(data_root).is_dir():
+        raise UsageError(f'--data_root {data_root}: ' + ('is a file, not a folder' if Path(data_root).exists() else 'no such folder'))
     if not list_generated(gen, data_type): raise UsageError(f'{gen}: no {"scans/<name>" if data_type == "human" else "<class>/<id>"}/{MESH_FILE} in it')
     try: check_writable(gen, folder=True)
     except NotWritable as e: raise UsageError(str(e)) from None

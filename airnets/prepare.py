@@ -5,7 +5,7 @@
 # %% ../nbs/01_prepare.ipynb #6db1fc47
 from __future__ import annotations
 
-import hashlib, os, shutil, signal, sys, threading, time
+import hashlib, math, os, shutil, signal, sys, threading, time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -294,6 +294,8 @@ def _data_root(data_root) -> Path:
     return p
 
 def _run_cli(data_root, steps, workers, shard, timeout, progress) -> tuple:
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f'--timeout must be a number of seconds > 0 (leave it out for no limit), got {timeout}')
     root, sh = _data_root(data_root), parse_shard(shard)
     if workers is not None and workers < 0: raise UsageError(f'--workers must be >= 0, got {workers}')
     s = run_steps(root, steps, workers=workers, shard=sh, timeout=timeout, progress=progress)
@@ -305,7 +307,7 @@ def _run_cli(data_root, steps, workers, shard, timeout, progress) -> tuple:
 def convert_to_scaled_off_cli(data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ object folders
                               workers:int=None, # worker processes (default: min(cpu count, 8); 0: in-process)
                               shard:str='0/1', # i/n: process every n-th object, starting at the i-th
-                              timeout:float=None, # per-object time limit in seconds
+                              timeout:float=None, # per-object time limit in seconds, > 0 (default: no limit)
                               quiet:bool=False, # no progress bar (it goes to stderr)
                              ):
     "Write each object's mesh, centred and scaled to a longest bounding-box edge of 1, as <stem>_scaled.off"
@@ -316,7 +318,7 @@ def sample_surface_cli(data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>
                        n:int=30000, # points per object
                        workers:int=None, # worker processes (default: min(cpu count, 8); 0: in-process)
                        shard:str='0/1', # i/n: process every n-th object, starting at the i-th
-                       timeout:float=None, # per-object time limit in seconds
+                       timeout:float=None, # per-object time limit in seconds, > 0 (default: no limit)
                        quiet:bool=False, # no progress bar (it goes to stderr)
                       ):
     "Sample points uniformly on each scaled mesh: surface_{n}_samples.npy"
@@ -330,11 +332,11 @@ def boundary_sampling_cli(sigma:float=None, # std of the displacement of the sur
                           method:str='auto', # occupancy test: auto, parity or winding
                           workers:int=None, # worker processes (default: min(cpu count, 8); 0: in-process)
                           shard:str='0/1', # i/n: process every n-th object, starting at the i-th
-                          timeout:float=None, # per-object time limit in seconds
+                          timeout:float=None, # per-object time limit in seconds, > 0 (default: no limit)
                           quiet:bool=False, # no progress bar (it goes to stderr)
                          ):
     "Sample points near each scaled mesh's surface with their inside/outside label: boundary_{sigma}_samples.npz"
-    if sigma is None or not sigma > 0: raise UsageError(f'-sigma (or --sigma) must be given and > 0, got {sigma}')
+    if sigma is None or not (math.isfinite(sigma) and sigma > 0): raise UsageError(f'-sigma (or --sigma) must be given and > 0 (a finite number), got {sigma}')
     if n < 1: raise UsageError(f'--n must be >= 1, got {n}')
     if method not in ('auto', 'parity', 'winding'): raise UsageError(f'--method must be auto, parity or winding, got {method!r}')
     return _run_cli(data_root, [step_boundary(sigma, n, method)], workers, shard, timeout, not quiet)[0].exit_code
@@ -359,7 +361,7 @@ def prepare_cli(data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ 
                 n_boundary:int=100000, # boundary samples per object and sigma
                 sigmas:str='0.1,0.01', # comma-separated boundary sigmas
                 method:str='auto', # occupancy test: auto, parity or winding
-                timeout:float=None, # per-object time limit in seconds
+                timeout:float=None, # per-object time limit in seconds, > 0 (default: no limit)
                 quiet:bool=False, # no progress bar (it goes to stderr)
                 no_split:bool=False, # do not write split.npz
                 onet:bool=False, # also export ONet's points.npz and pointcloud.npz (100,000 points each)
@@ -367,7 +369,7 @@ def prepare_cli(data_root:str=DEFAULT_ROOTS['ifnet'], # folder of <class>/<id>/ 
     "Run the whole IF-Net pipeline (scaled .off, surface samples, boundary samples; ONet files with --onet) and write split.npz if missing"
     try: sig = [float(x) for x in sigmas.split(',')]
     except ValueError: raise UsageError(f'--sigmas must be comma-separated numbers, got {sigmas!r}')
-    if not sig or min(sig) <= 0: raise UsageError(f'--sigmas must be > 0, got {sigmas!r}')
+    if not sig or not all(math.isfinite(s) and s > 0 for s in sig): raise UsageError(f'--sigmas must be finite and > 0, got {sigmas!r}')
     if n_surface < 1 or n_boundary < 1: raise UsageError(f'--n_surface and --n_boundary must be >= 1, got {n_surface}, {n_boundary}')
     if method not in ('auto', 'parity', 'winding'): raise UsageError(f'--method must be auto, parity or winding, got {method!r}')
     steps = pipeline_steps(n_surface, n_boundary, sig, method, onet)
