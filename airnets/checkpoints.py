@@ -13,11 +13,11 @@ import torch
 from .files import write_atomic
 
 # %% auto #0
-__all__ = ['CHECKPOINTS', 'CKPT_NAME', 'CKPT_RE', 'BEST_FILE', 'MESH_FILE', 'WEIGHTS_DIR', 'DEFAULT_MODEL', 'CheckpointError',
-           'read_weights', 'save_checkpoint', 'half_mismatches', 'load_halves', 'checkpoint_path', 'checkpoint_epoch',
-           'checkpoint_label', 'list_checkpoints', 'write_best', 'best_epoch', 'read_checkpoint', 'newest_checkpoint',
-           'choose_checkpoint', 'generation_dir', 'pretrained_names', 'pretrained_path', 'default_pretrained',
-           'weights_file', 'load_reference_fixture']
+__all__ = ['CHECKPOINTS', 'CKPT_NAME', 'CKPT_RE', 'BEST_FILE', 'MESH_FILE', 'EVAL_FILE', 'EVAL_PICKLES', 'WEIGHTS_DIR',
+           'DEFAULT_MODEL', 'CheckpointError', 'read_weights', 'save_checkpoint', 'half_mismatches', 'load_halves',
+           'checkpoint_path', 'checkpoint_epoch', 'checkpoint_label', 'list_checkpoints', 'write_best', 'best_epoch',
+           'read_checkpoint', 'newest_checkpoint', 'choose_checkpoint', 'generation_dir', 'pretrained_names',
+           'pretrained_path', 'default_pretrained', 'weights_file', 'load_reference_fixture']
 
 # %% ../nbs/002_checkpoints.ipynb #7173c2ba
 class CheckpointError(ValueError): "A checkpoint that is missing, unreadable or does not fit the model; the message names the file (and the keys that do not fit)"
@@ -160,6 +160,8 @@ def choose_checkpoint(exp_dir, # experiments/<exp>
 
 # %% ../nbs/002_checkpoints.ipynb #90bfb56f
 MESH_FILE = 'surface_reconstruction.off'  # the reconstruction of each object, as the reference names it
+EVAL_FILE = 'eval.json'  # an object's metrics, beside its mesh (NaN written as null)
+EVAL_PICKLES = {'ifnet': 'eval.pkl', 'human': 'eval.pkl', 'onet': 'evalOnet.pkl'}  # the reference's names for the same metrics, written for compatibility
 
 def generation_dir(exp_dir, # experiments/<exp>
                    label:str, # the checkpoint's label (`checkpoint_label`)

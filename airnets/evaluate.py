@@ -14,7 +14,8 @@ from tqdm.auto import tqdm
 
 from .datasets import normalize_scan
 from .files import write_atomic, check_writable, NotWritable
-from .checkpoints import MESH_FILE
+from .checkpoints import EVAL_FILE, EVAL_PICKLES, MESH_FILE
+from .files import numpy_load_problem
 from .cli import Summary, UsageError, check_data_type, command, default_workers, map_surviving, parse_shard, reason, shard_objects
 from .geometry import MeshError, load_mesh
 from .metrics import EVAL_SURFACE_SAMPLES, F_THRESHOLDS, eval_mesh
@@ -22,14 +23,12 @@ from .onet_format import read_onet_pointcloud, read_onet_points
 from .prepare import load_scaled_mesh
 
 # %% auto #0
-__all__ = ['EVAL_FILE', 'DISTANCE_UNIT', 'EVAL_PICKLES', 'METRICS', 'DISTANCES', 'UNIT_METRICS', 'COLUMNS', 'list_generated',
-           'evaluate_object', 'report', 'evaluate_generation', 'summarize', 'gather', 'read_eval', 'table_cell',
-           'results_markdown', 'write_results', 'evaluate_cli', 'evaluate_gather_cli']
+__all__ = ['DISTANCE_UNIT', 'METRICS', 'DISTANCES', 'UNIT_METRICS', 'COLUMNS', 'list_generated', 'evaluate_object', 'report',
+           'evaluate_generation', 'summarize', 'gather', 'read_eval', 'table_cell', 'results_markdown', 'write_results',
+           'evaluate_cli', 'evaluate_gather_cli']
 
 # %% ../nbs/41_evaluate.ipynb #0cabb1dd
-EVAL_FILE = 'eval.json'  # an object's metrics, beside its mesh (NaN written as null)
 DISTANCE_UNIT = 'unit box (the shapes are normalised to a longest bounding-box edge of 1); the papers print distances x10'  # recorded in every eval.json
-EVAL_PICKLES = {'ifnet': 'eval.pkl', 'human': 'eval.pkl', 'onet': 'evalOnet.pkl'}  # the reference's names, written for compatibility
 
 def list_generated(gen_dir, # .../generation
                    data_type:str='ifnet', # human: generation/scans/<name>/
@@ -43,7 +42,9 @@ def _source(obj_dir:Path, key:str, data_type:str, data_root) -> tuple[Path, dict
     "The object's ground-truth folder (or scan file), and what data.npz recorded"
     meta = {}
     if (obj_dir/'data.npz').is_file():
-        with np.load(obj_dir/'data.npz', allow_pickle=False) as z: meta = {k: z[k] for k in z.files if k != 'inputs'}
+        try:
+            with np.load(obj_dir/'data.npz', allow_pickle=False) as z: meta = {k: z[k] for k in z.files if k != 'inputs'}
+        except Exception as e: raise ValueError(f"{obj_dir/'data.npz'}: cannot be read ({numpy_load_problem(e)})") from None
     if data_root is not None:
         root = Path(data_root)
         if data_type != 'human': return root/key, meta

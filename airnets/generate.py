@@ -16,7 +16,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .cli import Summary, UsageError, check_data_type, command, default_root, parse_shard, reason, resolve_device, shard_objects
-from .checkpoints import (CheckpointError, MESH_FILE, checkpoint_label, checkpoint_path, choose_checkpoint, default_pretrained,
+from .checkpoints import (CheckpointError, EVAL_FILE, EVAL_PICKLES, MESH_FILE, checkpoint_label, checkpoint_path, choose_checkpoint, default_pretrained,
                                  generation_dir, load_halves, pretrained_path, read_weights)
 from .config import Config, ConfigError, build_model, config_from_dict, load_config
 from .crops import EmptySpacePrior, ScaleEnsemble, normalize_cloud, supported_components
@@ -218,6 +218,7 @@ def generate_split(generator:Generator, # the extraction settings and the model
                 item = draws[i]
                 mesh, st = generator.generate(item['inputs'])
                 extra = {k: np.asarray(item[k]) for k in ('input_pc', 'center', 'scale') if k in item}
+                for name in {EVAL_FILE, *EVAL_PICKLES.values()}: (d/name).unlink(missing_ok=True)   # the old mesh's metrics (--overwrite) would pass for the new one's
                 save_npz(d/'data.npz', inputs=np.asarray(item['inputs']), source=np.asarray(str(item['path'])), **extra)
                 write_mesh(mesh, d/MESH_FILE)
                 s.done.append(key)

@@ -251,7 +251,8 @@ def reconstruct(method: str, cloud: Path, out: Path, a) -> dict:
 
 def score(out: Path, key: str, data: Path, a) -> dict | None:
     "The object's eval.json, computed by airnets.evaluate.evaluate_object where missing; None where that fails"
-    from airnets.evaluate import EVAL_FILE, evaluate_object, read_eval
+    from airnets.checkpoints import EVAL_FILE
+    from airnets.evaluate import evaluate_object, read_eval
     if (out/EVAL_FILE).is_file() and not a.overwrite:
         try: return read_eval(out/EVAL_FILE)
         except ValueError: pass
@@ -308,7 +309,7 @@ def figure(picks: list, settings: list, methods: list, work: Path, data: Path, p
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     import trimesh
-    from airnets.evaluate import EVAL_FILE
+    from airnets.checkpoints import EVAL_FILE
     from airnets.files import write_atomic
     from airnets.generate import MESH_FILE
     from airnets.prepare import load_scaled_mesh
