@@ -26,8 +26,8 @@ from .mise import AIRNETS_BOX, EXTRACTION_BATCH_POINTS, SIMPLIFY_NFACES, GridSta
 from .train import EpochDraws, make_dataset
 
 # %% auto #0
-__all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'MISE_RES', 'MISE_STEPS', 'CROPS_MISE_RES', 'CROPS_FINEST',
-           'SUPPORT_RADIUS', 'SNAP_SIGMA', 'SNAP_REACH', 'SNAP_TAPER', 'SNAP_FADE', 'SNAP_POINTS',
+__all__ = ['CONFIG_FILES', 'POINT_SUFFIXES', 'MESH_SUFFIXES_OUT', 'MAX_SPAN', 'MISE_RES', 'MISE_STEPS', 'CROPS_MISE_RES',
+           'CROPS_FINEST', 'SUPPORT_RADIUS', 'SNAP_SIGMA', 'SNAP_REACH', 'SNAP_TAPER', 'SNAP_FADE', 'SNAP_POINTS',
            'GRID_BYTES_PER_NODE', 'experiment_config_file', 'TrainedModel', 'model_from_state', 'load_experiment',
            'load_checkpoint_file', 'load_trained', 'Generator', 'GenerationSummary', 'write_mesh', 'generate_split',
            'PointCloudError', 'read_point_cloud', 'check_points', 'normalize_points', 'draw_inputs', 'model_inputs',
@@ -281,6 +281,7 @@ def read_point_cloud(path, # .ply, .xyz, .npy, .off or .obj
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in POINT_SUFFIXES: raise PointCloudError(f'{path}: unknown extension {path.suffix!r}; point clouds are read from {", ".join(POINT_SUFFIXES)}')
+    if path.is_dir(): raise PointCloudError(f'{path}: a folder, not a point cloud file')
     if not path.is_file(): raise PointCloudError(f'{path}: no such file')
     if suffix == '.ply': _check_ply_rows(path)
     if suffix == '.npy':
@@ -302,12 +303,14 @@ def read_point_cloud(path, # .ply, .xyz, .npy, .off or .obj
     if a.ndim != 2 or a.shape[1] < 3: raise PointCloudError(f'{path}: expected [N, 3] coordinates (extra columns are ignored), got shape {list(a.shape)}')
     return a[:, :3].astype(np.float64)
 
+MAX_SPAN = 1e150  # the largest extent of a cloud: its squared distances must stay finite in float64 (about 1e308)
+
 def check_points(points:np.ndarray, # [N, 3]
                  source='points', # the file, for messages
                  drop_nonfinite:bool=False, # drop points with NaN or infinite coordinates instead of failing
                  warn=print, # where warnings go
                 ) -> np.ndarray: # the usable points
-    "Refuse an empty cloud, non-finite coordinates (unless dropped), fewer than 4 points, and a cloud whose extent has fewer than 3 dimensions"
+    "Refuse an empty cloud, non-finite coordinates (unless dropped), a span beyond `MAX_SPAN`, fewer than 4 points, and a cloud whose extent has fewer than 3 dimensions"
     n = len(points)
     if n == 0: raise PointCloudError(f'{source}: no points')
     bad = ~np.isfinite(points).all(1)
@@ -316,7 +319,9 @@ def check_points(points:np.ndarray, # [N, 3]
         points = points[~bad]
         warn(f'{source}: dropped {int(bad.sum())} of {n} points with NaN or infinite coordinates')
         if len(points) == 0: raise PointCloudError(f'{source}: no finite points')
-    if not np.ptp(points, 0).max() > 0: raise PointCloudError(f'{source}: all {len(points)} points coincide: nothing to reconstruct')
+    with np.errstate(over='ignore'): span = np.ptp(points.astype(np.float64), 0).max()
+    if not span < MAX_SPAN: raise PointCloudError(f'{source}: the points span {span:.3g} units, beyond the {MAX_SPAN:.0e} that the arithmetic of a reconstruction can hold: scale the cloud down')
+    if not span > 0: raise PointCloudError(f'{source}: all {len(points)} points coincide: nothing to reconstruct')
     if len(points) < 4: raise PointCloudError(f'{source}: {len(points)} points cannot enclose a volume (at least 4 are needed, and many more for a useful surface)')
     sv = np.linalg.svd(points[:: max(1, len(points) // 100_000)] - points.mean(0), compute_uv=False)   # the extent along the principal axes
     if sv[2] <= 1e-9 * sv[0]: raise PointCloudError(f'{source}: the points are {"collinear" if sv[1] <= 1e-9 * sv[0] else "coplanar"}: a surface enclosing a volume cannot be reconstructed from them')
@@ -584,6 +589,7 @@ def reconstruct_cli(input:str, # the point cloud: .ply, .xyz, .npy, .off or .obj
     if exp_name and out.exists() and (Path(exp_root)/exp_name).resolve() in out.resolve().parents:
         raise UsageError(f'-o {output} is a file of the experiment {exp_name} (a checkpoint, its config or its results): refusing to write over it; choose another output file')
     if exp_name and model: raise UsageError('give -exp_name (a trained experiment) or --model (a checkpoint file or a shipped model), not both')
+    if not exp_name and (checkpoint is not None or ckpt_name): raise UsageError('--checkpoint and --ckpt_name choose among the checkpoints of -exp_name; --model names its file (or a shipped model) itself')
     if n_points is not None and n_points < 1: raise UsageError(f'--n_points must be >= 1, got {n_points}')
     if poses is not None and poses < 1: raise UsageError(f'--poses must be >= 1, got {poses}')
     if scales is not None and scales < 1: raise UsageError(f'--scales must be >= 1, got {scales}')

@@ -406,3 +406,17 @@ def test_extraction_flags_are_checked_before_any_work(room, flag, value, words):
     np.savetxt(room/'cloud.xyz', np.random.default_rng(0).normal(size=(200, 3)) * 0.2)
     one_line(run('airnets.generate:reconstruct_cli', room/'cloud.xyz', '-o', room/'flags.off', '--model', 'demo', flag, value, cwd=room), 2, words)
     one_line(run('airnets.generate:generate_cli', '-exp_name', 'nothing_here', flag, value, cwd=room), 2, words)
+
+@pytest.mark.parametrize('case,words', fast_first(('huge', 'beyond the 1e+150'), ('folder', 'a folder, not a point cloud file'),
+                                                 ('checkpoint', '--checkpoint and --ckpt_name choose among the checkpoints of -exp_name')))
+def test_reconstruct_refuses_what_it_cannot_use_in_one_line(room, case, words):
+    "a cloud too large for float64 arithmetic (it used to give a mesh of NaN), a folder for a file, an epoch with no experiment"
+    pts = np.random.default_rng(0).normal(size=(300, 3)); pts /= np.abs(pts).max()
+    src, extra = room/'cloud.xyz', []
+    if case == 'huge': src = room/'huge.npy'; np.save(src, pts * 0.9e308)
+    else: np.savetxt(src, pts * 0.3)
+    if case == 'folder': src = room/'a_folder.xyz'; src.mkdir(exist_ok=True)
+    if case == 'checkpoint': extra = ['--model', 'demo', '--checkpoint', 3]
+    r = run('airnets.generate:reconstruct_cli', src, '-o', room/f'{case}.off', *extra, cwd=room)
+    one_line(r, 2, words)
+    assert not (room/f'{case}.off').exists()
