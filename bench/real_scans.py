@@ -230,7 +230,7 @@ def mesh_counts(path: Path) -> dict:
 def reconstruct(method: str, cloud: Path, out: Path, a) -> dict:
     "Run one method on one cloud into out/<MESH_FILE>; an empty mesh is written where it fails; the run record"
     from airnets.files import write_atomic
-    from airnets.generate import MESH_FILE
+    from airnets.checkpoints import MESH_FILE
     mesh = out/MESH_FILE
     for stale in (mesh, out/'eval.json', out/'eval.pkl'): stale.unlink(missing_ok=True)
     model = a.weights_files.get(method, method)  # a candidate's file, or a shipped model's name
@@ -311,7 +311,7 @@ def figure(picks: list, settings: list, methods: list, work: Path, data: Path, p
     import trimesh
     from airnets.checkpoints import EVAL_FILE
     from airnets.files import write_atomic
-    from airnets.generate import MESH_FILE
+    from airnets.checkpoints import MESH_FILE
     from airnets.prepare import load_scaled_mesh
     from airnets.report import draw_mesh, draw_points
     ncol, nrow, size = len(methods) + 2, len(picks) * len(settings), 2.0
@@ -418,7 +418,7 @@ def main():
     sys.path.insert(0, str(ROOT))
     from report import cpu_model, load_average, usable_cores, warn_if_busy
     from airnets.files import write_atomic
-    from airnets.generate import MESH_FILE
+    from airnets.checkpoints import MESH_FILE
     from airnets.prepare import load_scaled_mesh
     files = mesh_files(src, a.limit)
     if not files: print(f'real_scans: no meshes in {src} (skipped)'); return

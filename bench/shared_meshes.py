@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from airnets.evaluate import evaluate_generation, gather, results_markdown, write_results  # noqa: E402
 from airnets.files import save_npy, save_npz, write_atomic  # noqa: E402
-from airnets.generate import MESH_FILE, reconstruct_cli  # noqa: E402
+from airnets.checkpoints import MESH_FILE  # noqa: E402
+from airnets.generate import reconstruct_cli  # noqa: E402
 
 MESH_SUFFIXES = ('.obj', '.ply', '.off', '.stl', '.glb', '.gltf')
 
