@@ -22,7 +22,7 @@ CHROMIUM = os.environ.get('CHROMIUM', '/usr/bin/chromium')
 STRICT = os.environ.get('DOCS_TEST_STRICT', '') not in ('', '0')
 FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
          '--disable-component-update', '--disable-sync']
-PAGES = {'index.html': 'airnets', 'fps.html': 'Farthest point sampling'}
+PAGES = {'index.html': 'airnets', 'fps.html': 'Farthest point sampling', 'fps_demo.html': 'The FPS demo'}
 # every other page of the library: it loads clean too (title, no errors, nothing fetched off the machine, links exist)
 OTHER_PAGES = {'api.html': 'The Python API', 'files.html': 'Files', 'cli.html': 'The command line', 'checkpoints.html': 'Checkpoints', 'geometry.html': 'Geometry', 'onet_format.html': 'The ONet data format', 'prepare.html': 'Preparing the data',
                'shapes.html': 'Procedural shapes', 'datasets.html': 'Datasets', 'attention.html': 'Attention blocks',
@@ -149,7 +149,7 @@ def test_index_sidebar_lists_fps(visit):
 
 
 def test_fps_plotly_figure(visit):
-    v = visit('fps.html')
+    v = visit('fps_demo.html')                  # the 3-D anchors of a test cloud
     plot = v.page.locator('.js-plotly-plot')
     assert plot.count() >= 1
     plot.first.scroll_into_view_if_needed()
