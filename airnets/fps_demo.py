@@ -99,7 +99,6 @@ def fps_demo_cli(out:str='experiments/fps_demo', # output folder
     "Run farthest point sampling on the embedded demo cloud and write figures and a summary"
     if n_points < 1 or not 1 <= n_anchors <= n_points:
         raise UsageError(f'need 1 <= --n_anchors <= --n_points, got --n_anchors {n_anchors} --n_points {n_points}')
-    if Path(out).exists() and not Path(out).is_dir(): raise UsageError(f'--out {out}: a file is in the way, a folder is wanted')
     try: check_writable(out, folder=True)
     except NotWritable as e: raise UsageError(f'--out {e}') from None
     s = fps_demo(Path(out), n_points, n_anchors, seed, reference=not no_reference)

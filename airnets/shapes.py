@@ -858,7 +858,6 @@ def make_shapes_cli(out:str='data/shapes', # output folder (make demo's data roo
                     sheet:int=0, # thin-walled shapes (class sheet) in addition
                    ):
     "Write the procedural shape dataset: <out>/<class>/<id>/mesh.off and <out>/split.npz"
-    if Path(out).exists() and not Path(out).is_dir(): raise UsageError(f'--out {out}: a file is in the way, a folder is wanted')
     try: check_writable(out, folder=True)
     except NotWritable as e: raise UsageError(f'--out {e}') from None
     try: s = make_shapes(out, n, seed, categories, workers, progress=not quiet, csg=csg, sheet=sheet)
